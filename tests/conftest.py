@@ -1,0 +1,10 @@
+"""Test-wide JAX settings, applied before JAX starts.
+
+Two fake CPU devices let the data-parallel tests run on any machine; reduced XLA optimisation
+keeps compile time (the suite's main cost) down. Subprocesses inherit both through the environment.
+"""
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
