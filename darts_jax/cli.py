@@ -48,6 +48,104 @@ def _cmd_score(args) -> int:
     return score_command(args.cm_scores, args.asv_scores, as_json=args.json)
 
 
+def _model_from_args(args) -> "ModelConfig":
+    from darts_jax.config import ModelConfig
+
+    return ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels,
+                       partial_k=args.partial_k, num_samples=args.num_samples)
+
+
+def _run_config(cls, args, **extra):
+    """A Search/TrainConfig from the flags given; flags left unset keep the dataclass defaults."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return cls(model=_model_from_args(args), **given, **extra)
+
+
+def _cmd_search(args) -> int:
+    from darts_jax.config import SearchConfig
+    from darts_jax.parallel import maybe_initialize_distributed
+    from darts_jax.pipeline import run_search
+
+    maybe_initialize_distributed()
+    config = _run_config(SearchConfig, args)
+    result = run_search(config, args.data, args.workdir, restart=args.restart, quiet=args.quiet,
+                        workers=args.workers)
+    print(result.genotype.to_string())
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from darts_jax.config import TrainConfig
+    from darts_jax.parallel import maybe_initialize_distributed
+    from darts_jax.pipeline import run_train
+
+    maybe_initialize_distributed()
+    run_train(_run_config(TrainConfig, args), args.data, args.workdir, restart=args.restart, quiet=args.quiet,
+              workers=args.workers)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from darts_jax.metrics import format_report
+    from darts_jax.pipeline import load_exported, load_trained, score_partition
+
+    if (args.workdir is None) == (args.model is None):
+        raise ValueError("give exactly one of --workdir (a training run) or --model (an exported model)")
+    if args.model:
+        model, genotype, variables = load_exported(args.model)
+        default_out = Path(args.model) / f"scores-{args.partition}.txt"
+    else:
+        config, genotype, variables = load_trained(args.workdir)
+        model, default_out = config.model, Path(args.workdir) / f"scores-{args.partition}.txt"
+    out = Path(args.out) if args.out else default_out
+    result = score_partition(model, genotype, variables, args.data, args.partition, out,
+                             batch_size=args.batch_size, overwrite=args.overwrite)
+    print(format_report(result))
+    print(f"scores written to {out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from darts_jax.pipeline import export_trained
+
+    print(f"model written to {export_trained(args.workdir, args.out)}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from darts_jax.pipeline import predict_files
+
+    for path, score in predict_files(args.model, args.files):
+        print(f"{path} {score:.6f}")
+    return 0
+
+
+def _cmd_benchmark(args) -> int:
+    import json
+
+    if args.what == "loader":
+        from darts_jax.data.loader import measure_throughput
+
+        if args.data is None:
+            raise ValueError("--data: the loader benchmark reads a corpus; make one with `darts-jax make-synthetic`")
+        result = {"loader": measure_throughput(args.data, batch_size=args.batch_size, num_workers=args.workers)}
+        print(f"loader: {result['loader']['utterances_per_second']:.0f} utterances/s "
+              f"({args.workers} workers, batch {args.batch_size})")
+    else:
+        from darts_jax.benchmark import run_benchmarks
+
+        partial_ks = [int(k) for k in args.partial_k_list.split(",")]
+        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args))
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darts-jax", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,20 +172,86 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asv-scores", help="ASV scores (source key score) for the min t-DCF")
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("search", help="PC-DARTS search on trn_h (weights) / trn_t (architecture)")
+    _add_model_flags(p)
+    _add_run_flags(p)
+    p.add_argument("--warmup-epochs", type=int, help="epochs before α/β start to move (default 10)")
+    p.add_argument("--arch-lr", type=float, help="architecture Adam learning rate (default 6e-4)")
+    p.add_argument("--unrolled", action="store_true", default=None, help="second-order architecture gradient")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("train", help="train a derived network from scratch")
+    _add_model_flags(p)
+    _add_run_flags(p)
+    p.add_argument("--genotype", help="JSON file, genotype string or known name (default pcdarts-lfcc)")
+    p.add_argument("--drop-path", type=float, help="final drop-path probability (default 0.2)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a partition with a trained model; writes an ASVspoof score file")
+    p.add_argument("--workdir", help="a training run (its newest checkpoint)")
+    p.add_argument("--model", help="a folder written by `darts-jax export`")
+    p.add_argument("--data", required=True)
+    p.add_argument("--partition", default="eval", choices=("train", "dev", "eval"))
+    p.add_argument("--out", help="score file (default: scores-<partition>.txt beside the model)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing score file")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a self-contained model folder from a training run")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("predict", help="print one score (bona fide logit) per audio file")
+    p.add_argument("--model", required=True)
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("benchmark", help="step time, compile time and peak memory; or loader throughput")
+    p.add_argument("--what", choices=("search", "train", "loader"), default="search")
+    _add_model_flags(p, partial_k=False)
+    p.add_argument("--partial-k", dest="partial_k_list", default="1,2,4", help="comma-separated K values")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--data", help="corpus for --what loader")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.set_defaults(func=_cmd_benchmark, partial_k=2)
     return parser
 
 
-def _add_model_flags(p) -> None:
+def _add_run_flags(p) -> None:
+    """Flags shared by search and train; unset ones keep the config's defaults (spec §5.2)."""
+    p.add_argument("--data", required=True, help="folder holding the LA partitions and protocols")
+    p.add_argument("--workdir", required=True, help="checkpoints, logs and results; resumed if it has any")
+    p.add_argument("--restart", action="store_true", help="discard this workdir's checkpoints and start over")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--lr-min", type=float)
+    p.add_argument("--mask", action="store_true", default=None, help="frequency masking")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (also at each epoch end)")
+    p.add_argument("--keep-checkpoints", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--workers", type=int, default=4, help="audio decoding threads")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _add_model_flags(p, partial_k: bool = True) -> None:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--init-channels", type=int, default=16)
     p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"), default="lfcc")
-    p.add_argument("--partial-k", type=int, default=2, help="1/K of the channels go through the ops")
+    p.add_argument("--num-samples", type=int, default=64000, help="audio length in samples (4 s at 16 kHz)")
+    if partial_k:
+        p.add_argument("--partial-k", type=int, default=2, help="1/K of the channels go through the ops")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"darts-jax {args.command}: error: {err}", file=sys.stderr)
         return 2

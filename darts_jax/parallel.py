@@ -50,6 +50,8 @@ def replicate(tree, devices):
     pmap's compile cache keys on input sharding, whose mesh carries the axis name: a state replicated
     any other way would be traced and compiled a second time when the step's own output is fed back.
     """
+    if not jax.tree.leaves(tree):
+        return tree
     stacked = jax.tree.map(lambda x: np.broadcast_to(x, (len(devices),) + np.shape(x)), jax.device_get(tree))
     return jax.pmap(lambda t: t, axis_name=AXIS, devices=devices)(stacked)
 
@@ -92,18 +94,18 @@ def compile_search_steps(config: SearchConfig, devices) -> SearchSteps:
     return SearchSteps(
         arch_step=_pmap(steps.arch_step, devices, (0, 0, 0, None), config=config),
         weight_step=_pmap(steps.weight_step, devices, (0, 0, None), config=config),
-        eval_step=_eval_pmap(devices, config.model, None),
+        eval_step=compile_eval_step(config.model, None, devices),
         devices=devices)
 
 
 def compile_train_steps(config: TrainConfig, genotype: Genotype, devices) -> TrainSteps:
     return TrainSteps(
         train_step=_pmap(steps.train_step, devices, (0, 0, None, None), config=config, genotype=genotype),
-        eval_step=_eval_pmap(devices, config.model, genotype),
+        eval_step=compile_eval_step(config.model, genotype, devices),
         devices=devices)
 
 
-def _eval_pmap(devices, model, genotype):
+def compile_eval_step(model, genotype, devices):
     # Evaluation needs no collectives (running statistics); the axis name keeps input shardings alike.
     return jax.pmap(functools.partial(steps.eval_step, model=model, genotype=genotype), axis_name=AXIS,
                     in_axes=(0, 0, 0, 0), devices=devices)

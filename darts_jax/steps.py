@@ -8,7 +8,7 @@ weight-half batch, with the updated α/β); they are compiled separately, which 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
+import optax
 from jax import lax
 
 from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
@@ -42,15 +42,16 @@ def _supernet_loss(config: SearchConfig, axis_name, params, batch_stats, arch, b
 
 
 def _descend(tx, grads, opt_state, params, lr, axis_name):
-    """Global gradient, optimiser update, and the step of size `lr`."""
-    updates, opt_state = tx.update(_global_sum(grads, axis_name), opt_state, params)
-    return apply_updates(params, updates, lr), opt_state
+    """Global gradient, optimiser update, the step of size `lr`, and the gradient's global norm."""
+    grads = _global_sum(grads, axis_name)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return apply_updates(params, updates, lr), opt_state, optax.global_norm(grads)
 
 
-def _metrics(loss, logits, labels, axis_name):
+def _metrics(loss, logits, labels, grad_norm, axis_name):
     correct = (logits.argmax(-1) == labels).sum()
     count = labels.shape[0]
-    return {"loss": _global_sum(loss, axis_name),
+    return {"loss": _global_sum(loss, axis_name), "grad_norm": grad_norm,
             "accuracy": _global_sum(correct, axis_name) / _global_sum(count, axis_name)}
 
 
@@ -82,10 +83,11 @@ def arch_step(state: SearchState, arch_batch, weight_batch, lr, *, config: Searc
             return val_loss(arch, state.params)
 
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.arch)
-    arch, opt_a = _descend(arch_optimizer(config), grads, state.opt_a, state.arch, config.arch_lr, axis_name)
+    arch, opt_a, grad_norm = _descend(arch_optimizer(config), grads, state.opt_a, state.arch, config.arch_lr,
+                                      axis_name)
     # PyTorch runs the α step in train mode, so its BatchNorm statistics updates are kept.
     new_state = state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats)
-    return new_state, _metrics(loss, logits, arch_batch["label"], axis_name)
+    return new_state, _metrics(loss, logits, arch_batch["label"], grad_norm, axis_name)
 
 
 def weight_step(state: SearchState, batch, lr, *, config: SearchConfig, axis_name=None):
@@ -95,9 +97,9 @@ def weight_step(state: SearchState, batch, lr, *, config: SearchConfig, axis_nam
                               step_key(state, MASK_WEIGHTS))
 
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    params, opt_w = _descend(weight_optimizer(config), grads, state.opt_w, state.params, lr, axis_name)
+    params, opt_w, grad_norm = _descend(weight_optimizer(config), grads, state.opt_w, state.params, lr, axis_name)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_w=opt_w)
-    return new_state, _metrics(loss, logits, batch["label"], axis_name)
+    return new_state, _metrics(loss, logits, batch["label"], grad_norm, axis_name)
 
 
 def search_step(state, weight_batch, arch_batch, lr, update_arch: bool, *, config: SearchConfig, axis_name=None):
@@ -123,9 +125,9 @@ def train_step(state: TrainState, batch, lr, drop_prob, *, config: TrainConfig, 
         return _weighted_loss(logits, updates["batch_stats"], batch, config.class_weights, axis_name)
 
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    params, opt = _descend(weight_optimizer(config), grads, state.opt, state.params, lr, axis_name)
+    params, opt, grad_norm = _descend(weight_optimizer(config), grads, state.opt, state.params, lr, axis_name)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt=opt)
-    return new_state, _metrics(loss, logits, batch["label"], axis_name)
+    return new_state, _metrics(loss, logits, batch["label"], grad_norm, axis_name)
 
 
 def eval_step(params, batch_stats, arch, batch, *, model: ModelConfig, genotype: Genotype | None):

@@ -108,8 +108,11 @@ def test_edge_softmax_normalises_within_each_node():
 
 @pytest.mark.parametrize("partial_k", [1, 2, 4])
 def test_supernet_is_differentiable_in_weights_and_architecture(partial_k):
-    # layers=3: cell 0 is normal and cells 1, 2 reduce, so both α sets are used.
-    config = ModelConfig(frontend="lfcc", layers=3, init_channels=8, partial_k=partial_k, num_samples=4096)
+    # layers=3: cell 0 is normal and cells 1, 2 reduce, so both α sets are used. Compiling the gradient
+    # dominates (eager evaluation is slower still); the grouped depthwise lowering compiles ~25 % faster
+    # on CPU than the dense one and is proven equal to it in test_layers.
+    config = ModelConfig(frontend="lfcc", layers=3, init_channels=8, partial_k=partial_k, num_samples=4096,
+                         depthwise="grouped")
     variables, arch = init_supernet(0, config)
     net = SearchNetwork(config)
     wave = jnp.asarray(np.random.default_rng(1).normal(size=(2, config.num_samples)) * 0.1, jnp.float32)

@@ -41,7 +41,7 @@ class PartitionSize(NamedTuple):
 
 
 SIZES = {
-    "tiny": {"train": PartitionSize(6, 24, 10), "dev": PartitionSize(4, 12, 3), "eval": PartitionSize(4, 26, 4)},
+    "tiny": {"train": PartitionSize(6, 20, 6), "dev": PartitionSize(4, 8, 2), "eval": PartitionSize(4, 20, 3)},
     "small": {"train": PartitionSize(20, 300, 250), "dev": PartitionSize(10, 150, 60),
               "eval": PartitionSize(12, 300, 80)},
     # train is the size of the authors' search halves.

@@ -293,7 +293,7 @@ SYSTEMS: dict[str, System] = {
     "A01": System(functools.partial(_griffin_lim_tts, 10, 3), 5.0, 1.5, 40.0),
     "A02": System(functools.partial(_lpc_tts, 18, 0.0), 4.0, 2.0, 30.0),
     "A03": System(functools.partial(_hnm_tts, 60.0, 4000.0, 30), 6.0, 1.0, 50.0),
-    "A04": System(functools.partial(_concatenation, 4.0), 2.0, 1.0, 0.0),
+    "A04": System(functools.partial(_concatenation, 2.0), 3.0, 2.0, 0.0),
     "A05": System(functools.partial(_voice_conversion, 24, 3.0, False), 4.0, 2.5, 15.0),
     "A06": System(functools.partial(_mel_tts, 80, 7000.0, 10), 5.0, 1.0, 40.0),
     "A07": System(functools.partial(_hnm_tts, 20.0, 5500.0, 40), 4.0, 1.5, 30.0),

@@ -1,0 +1,94 @@
+"""Step-time, compile-time and memory figures of the search and training steps (a command, not a test).
+
+Each step function is compiled for one device with `jit` (the same function pmap maps), so XLA's
+compiled memory analysis is available: peak = arguments + outputs + temporaries - donated aliases.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from darts_jax import steps
+from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
+from darts_jax.genotype import load_genotype
+from darts_jax.state import init_search_state, init_train_state
+
+
+def _batch(batch_size: int, num_samples: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"wave": (0.1 * rng.standard_normal((batch_size, num_samples))).astype(np.float32),
+            "label": rng.integers(0, 2, batch_size).astype(np.int32)}
+
+
+def _compile(fn, *args) -> tuple:
+    start = time.perf_counter()
+    compiled = jax.jit(fn, donate_argnums=0).lower(*args).compile()
+    seconds = time.perf_counter() - start
+    memory = compiled.memory_analysis()
+    peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+            - memory.alias_size_in_bytes)
+    return compiled, seconds, int(peak)
+
+
+def _median_ms(run, state, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = run(state)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def benchmark_search(model: ModelConfig, batch_size: int, repeats: int = 5) -> dict:
+    """One full search step: the α/β step and the weight step, each compiled on its own."""
+    config = SearchConfig(model=model, batch_size=batch_size)
+    state = jax.device_put(init_search_state(config))
+    weight_batch, arch_batch = _batch(batch_size, model.num_samples, 0), _batch(batch_size, model.num_samples, 1)
+    lr = np.float32(config.lr)
+    arch_fn = functools.partial(steps.arch_step, config=config)
+    weight_fn = functools.partial(steps.weight_step, config=config)
+    arch_step, arch_s, arch_peak = _compile(arch_fn, state, arch_batch, weight_batch, lr)
+    weight_step, weight_s, weight_peak = _compile(weight_fn, state, weight_batch, lr)
+
+    def run(state):
+        state, _ = arch_step(state, arch_batch, weight_batch, lr)
+        return weight_step(state, weight_batch, lr)[0]
+
+    state = run(state)  # warm-up
+    return {"step_ms": _median_ms(run, state, repeats), "compile_s": arch_s + weight_s,
+            "peak_bytes": max(arch_peak, weight_peak)}
+
+
+def benchmark_train(model: ModelConfig, batch_size: int, genotype: str = "pcdarts-lfcc", repeats: int = 5) -> dict:
+    config = TrainConfig(model=model, batch_size=batch_size, genotype=genotype)
+    genotype = load_genotype(genotype, model.primitives)
+    state = jax.device_put(init_train_state(config, genotype))
+    batch = _batch(batch_size, model.num_samples, 0)
+    lr, drop = np.float32(config.lr), np.float32(0.1)
+    step, compile_s, peak = _compile(functools.partial(steps.train_step, config=config, genotype=genotype), state,
+                                     batch, lr, drop)
+
+    def run(state):
+        return step(state, batch, lr, drop)[0]
+
+    state = run(state)
+    return {"step_ms": _median_ms(run, state, repeats), "compile_s": compile_s, "peak_bytes": peak}
+
+
+def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model: ModelConfig, say=print) -> dict:
+    """{"search": {K: figures}} for each K, or {"train": figures} (the derived network has no K)."""
+    def report(label, r):
+        say(f"{label} batch {batch_size} on {jax.devices()[0].platform}: step {r['step_ms']:.1f} ms, "
+            f"compile {r['compile_s']:.1f} s, peak {r['peak_bytes'] / 2**20:.1f} MiB")
+        return r
+
+    if what == "train":
+        return {"train": report("train", benchmark_train(model, batch_size))}
+    return {"search": {str(k): report(f"search K={k}", benchmark_search(dataclasses.replace(model, partial_k=k),
+                                                                        batch_size)) for k in partial_ks}}

@@ -1,0 +1,94 @@
+"""Audio decoding, every bad-audio error, and the fixed-length cuts of spec §5.1."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from darts_jax.data.audio import fix_length, load_audio
+
+
+def write_audio(path, samples_int16, rate=16000, **kwargs):
+    sf.write(path, samples_int16, rate, subtype="PCM_16", **kwargs)
+    return path
+
+
+@pytest.fixture
+def speech_int16():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal(12345) * 3000).astype(np.int16)
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".wav"])
+def test_load_audio_reads_float32_in_unit_range(tmp_path, speech_int16, suffix):
+    wave = load_audio(write_audio(tmp_path / f"a{suffix}", speech_int16))
+    assert wave.dtype == np.float32 and wave.shape == speech_int16.shape
+    np.testing.assert_array_equal(wave, speech_int16.astype(np.float32) / 32768.0)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.flac: audio file not found"):
+        load_audio(tmp_path / "nothing.flac")
+
+
+def test_truncated_flac(tmp_path, speech_int16):
+    path = write_audio(tmp_path / "a.flac", speech_int16)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    with pytest.raises(ValueError, match=f"{path}: .*truncated"):
+        load_audio(path)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "a.flac"
+    path.write_bytes(b"not audio at all" * 20)
+    with pytest.raises(ValueError, match=f"{path}: cannot decode the audio"):
+        load_audio(path)
+
+
+def test_wrong_sample_rate_is_an_error_unless_resampling_is_asked(tmp_path):
+    t = np.arange(8000) / 8000
+    tone = (np.sin(2 * np.pi * 440 * t) * 10000).astype(np.int16)
+    path = write_audio(tmp_path / "a.flac", tone, rate=8000)
+    with pytest.raises(ValueError, match=f"{path}: sampled at 8000 Hz, expected 16000 Hz"):
+        load_audio(path)
+    wave = load_audio(path, resample=True)
+    assert wave.dtype == np.float32 and wave.size == 16000
+    spectrum = np.abs(np.fft.rfft(wave))
+    assert np.argmax(spectrum) == 440  # 1 Hz bins over one second: still a 440 Hz tone
+
+
+def test_several_channels(tmp_path, speech_int16):
+    path = write_audio(tmp_path / "a.flac", np.stack([speech_int16, speech_int16], axis=1))
+    with pytest.raises(ValueError, match=f"{path}: 2 channels; expected mono"):
+        load_audio(path)
+
+
+def test_empty_audio(tmp_path):
+    path = write_audio(tmp_path / "a.wav", np.zeros(0, np.int16))
+    with pytest.raises(ValueError, match=f"{path}: contains no audio samples"):
+        load_audio(path)
+
+
+def test_fix_length_repeats_short_signals_then_keeps_the_start():
+    wave = np.arange(1, 8, dtype=np.float32)
+    np.testing.assert_array_equal(fix_length(wave, 17), np.concatenate([wave, wave, wave[:3]]))
+    np.testing.assert_array_equal(fix_length(wave, 4), wave[:4])
+    np.testing.assert_array_equal(fix_length(wave, 7), wave)
+
+
+def test_fix_length_random_crop():
+    wave = np.arange(100, dtype=np.float32)
+    crops = [fix_length(wave, 30, np.random.default_rng(seed)) for seed in range(20)]
+    starts = {int(crop[0]) for crop in crops}
+    for crop in crops:
+        np.testing.assert_array_equal(crop, np.arange(crop[0], crop[0] + 30))
+    assert len(starts) > 5 and min(starts) >= 0 and max(starts) <= 70
+    np.testing.assert_array_equal(fix_length(wave, 30, np.random.default_rng(3)), crops[3])
+    # A short signal has nothing to crop: it is repeat-padded as without an rng.
+    np.testing.assert_array_equal(fix_length(wave[:10], 25, np.random.default_rng(0)), fix_length(wave[:10], 25))
+
+
+def test_fix_length_rejects_empty_or_multichannel():
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        fix_length(np.zeros(0, np.float32), 10)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        fix_length(np.zeros((2, 10), np.float32), 10)
