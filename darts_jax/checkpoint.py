@@ -2,7 +2,8 @@
 
 A checkpoint holds the whole state (one host copy, so it resumes on any device count), the run's
 config and genotype as JSON, and the data loaders' cursors. Saves are asynchronous; a damaged
-latest checkpoint is skipped with a warning for the previous complete one.
+latest checkpoint is skipped with a warning for the previous complete one, and set aside in
+`damaged_checkpoints/` when the resumed run next saves.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import contextlib
 import json
 import shutil
 import signal
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import jax
 import orbax.checkpoint as ocp
@@ -37,39 +40,60 @@ class RunCheckpoints:
         self.manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True),
             item_names=("state", "meta", "loaders"))
+        self._aside = self.directory.parent / "damaged_checkpoints"
+        self._damaged: list[int] = []
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
     def save(self, step: int, state, meta: dict, loaders: dict) -> None:
         """Asynchronous save of a host copy of `state`; the previous save is finished first."""
+        if self._damaged:
+            self._set_aside_damaged()
         self.manager.save(step, force=True, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta), loaders=ocp.args.JsonSave(loaders)))
 
-    def restore_latest(self, template_state):
+    def restore_latest(self, template_state, check_meta: Callable[[dict], None] | None = None):
         """(step, state, meta, loaders) of the newest usable checkpoint, or None when there is none.
 
-        Checkpoints that fail to restore are skipped with a warning naming them; when every one fails,
-        CheckpointError, because silently starting from scratch would throw away the user's run.
+        `check_meta` sees the meta before the state is read, so that a run of another architecture is
+        refused with its reason instead of being mistaken for damage. Checkpoints that fail to restore
+        are skipped with a warning naming them; when every one fails, CheckpointError, because silently
+        starting from scratch would throw away the user's run.
         """
-        steps = self.steps()
         failures = []
-        for step in reversed(steps):
-            try:
-                restored = self.manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(_abstract(template_state)), meta=ocp.args.JsonRestore(),
-                    loaders=ocp.args.JsonRestore()))
-            except Exception as err:  # orbax/tensorstore raise many types for missing or truncated files
-                failures.append(f"step {step}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-                warnings.warn(f"checkpoint {self.directory / str(step)} is damaged or incomplete "
-                              f"({failures[-1]}); trying the previous one", stacklevel=2)
+        for step in reversed(self.steps()):
+            restored = self._try_restore(step, failures, meta=ocp.args.JsonRestore(), loaders=ocp.args.JsonRestore())
+            if restored is None:
                 continue
-            return step, restored.state, restored.meta, restored.loaders
+            if check_meta:
+                check_meta(restored.meta)
+            state = self._try_restore(step, failures, state=ocp.args.StandardRestore(_abstract(template_state)))
+            if state is not None:
+                return step, state.state, restored.meta, restored.loaders
         if failures:
             raise CheckpointError(
                 f"no usable checkpoint in {self.directory}:\n  " + "\n  ".join(failures)
                 + "\nRepair or move the folder, or pass --restart to start over.")
         return None
+
+    def _try_restore(self, step: int, failures: list, **items):
+        try:
+            return self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as err:  # orbax/tensorstore raise many types for missing or truncated files
+            failures.append(f"step {step}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+            warnings.warn(f"checkpoint {self.directory / str(step)} is damaged or incomplete ({failures[-1]}); "
+                          f"trying the previous one. A resumed run moves it to {self._aside}", stacklevel=3)
+            self._damaged.append(step)
+            return None
+
+    def _set_aside_damaged(self) -> None:
+        """Moves skipped checkpoints out of the manager's way: it refuses to save over an existing step."""
+        self._aside.mkdir(parents=True, exist_ok=True)
+        for step in self._damaged:
+            shutil.move(self.directory / str(step), tempfile.mkdtemp(prefix=f"step{step}-", dir=self._aside))
+        self._damaged = []
+        self.manager.reload()
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
@@ -88,9 +112,14 @@ def discard_checkpoints(workdir: str | Path, say=print) -> None:
         shutil.rmtree(directory)
 
 
-def check_same_architecture(saved_meta: dict, model: ModelConfig, directory) -> None:
+def check_same_architecture(saved_meta: dict, model: ModelConfig, directory, genotype: Genotype | None = None) -> None:
+    """Refuses a checkpoint of another architecture; `genotype` is a training run's (fixed) genotype."""
     saved = config_lib.from_dict(ModelConfig, saved_meta["config"]["model"], f"{directory} config.model")
     differences = config_lib.architecture_differences(saved, model)
+    # Genotypes with the same weight shapes would restore without error into a different network.
+    if genotype is not None and saved_meta.get("genotype") != genotype.to_dict():
+        differences.append(f"genotype: checkpoint has {Genotype(**saved_meta['genotype']).to_string()}, "
+                           f"this run has {genotype.to_string()}")
     if differences:
         raise CheckpointError(
             f"the checkpoint in {directory} was made with a different architecture:\n  " + "\n  ".join(differences)

@@ -146,9 +146,21 @@ def _cmd_benchmark(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from darts_jax.demo import run_demo
+
+    result = run_demo(args.workdir)
+    print(f"eval EER {result['eer_percent']:.2f} %  report: {result['report']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darts-jax", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="search, train and score on the built-in SynthSpoof corpus; writes a report")
+    p.add_argument("--workdir", default="runs/demo", help="corpus, runs and report (resumed if present)")
+    p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("params", help="count the trainable parameters of a derived network or the supernet")
     which = p.add_mutually_exclusive_group(required=True)
@@ -252,6 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError) as err:
         print(f"darts-jax {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -135,7 +135,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def _node_rows(node: int) -> slice:
+def node_edge_rows(node: int) -> slice:
     """Rows of the (14, n_ops) α array holding node `node`'s incoming edges; row j reads state j."""
     start = sum(2 + earlier for earlier in range(node))
     return slice(start, start + 2 + node)
@@ -160,7 +160,7 @@ def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str) -> tuple[t
     op_weights = _softmax(alphas)
     edges = []
     for node in range(NODES):
-        rows = _node_rows(node)
+        rows = node_edge_rows(node)
         weights = op_weights[rows] * _softmax(betas[rows])[:, None]
         weights = np.where(usable, weights, -np.inf)
         # Ties go to the lower source index (stable sort) and the earlier primitive (argmax takes the

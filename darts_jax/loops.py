@@ -52,20 +52,26 @@ def _steps_per_epoch(config, loader) -> int:
 
 def _run(*, config, workdir, state, loaders: dict, steps_per_epoch: int, step_fn: Callable, devices,
          restart: bool, log: RunLog, on_epoch_start: Callable = None, on_epoch_end: Callable = None,
-         meta_fn: Callable = None) -> RunResult:
-    """Drives `step_fn(device_state, epoch, iterators) -> (device_state, metrics)` to config.epochs."""
+         meta_fn: Callable = None, genotype: Genotype | None = None) -> RunResult:
+    """Drives `step_fn(device_state, epoch, iterators) -> (device_state, metrics)` to config.epochs.
+
+    `genotype`: a training run's network, which a resumed run must share with its checkpoint; it is
+    written beside the config only once the checkpoint has accepted it.
+    """
     workdir = Path(workdir)
     if restart:
         discard_checkpoints(workdir, log.say)
     checkpoints = RunCheckpoints(workdir, config.keep_checkpoints)
-    restored = checkpoints.restore_latest(state)
+    restored = checkpoints.restore_latest(
+        state, lambda meta: check_same_architecture(meta, config.model, checkpoints.directory, genotype))
     if restored is not None:
         step, state, meta, cursors = restored
-        check_same_architecture(meta, config.model, checkpoints.directory)
         for name, loader in loaders.items():
             loader.restore(cursors[name])
         log.say(f"resuming {workdir} from the checkpoint at step {step} (epoch {step // steps_per_epoch})")
     config_lib.save_json(config, workdir / "config.json")
+    if genotype is not None and log.writes:
+        (workdir / "genotype.json").write_text(genotype.to_json() + "\n")
     step = int(state.step)
     total = config.epochs * steps_per_epoch
     device_state = parallel.replicate(state, devices)
@@ -215,13 +221,10 @@ def train(config: TrainConfig, genotype: Genotype, train_loader, workdir, *, dev
             return {}
         return _dev_metrics(score(compiled.eval_step, _variables(state), None, dev_loader, devices))
 
-    if log.writes:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        (Path(workdir) / "genotype.json").write_text(genotype.to_json() + "\n")
     result = _run(config=config, workdir=workdir, state=init_train_state(config, genotype),
                   loaders={"train": train_loader}, steps_per_epoch=_steps_per_epoch(config, train_loader),
                   step_fn=step_fn, devices=devices, restart=restart, log=log, on_epoch_end=on_epoch_end,
-                  meta_fn=lambda state: {"genotype": genotype.to_dict()})
+                  meta_fn=lambda state: {"genotype": genotype.to_dict()}, genotype=genotype)
     result.genotype = genotype
     log.close()
     return result

@@ -100,6 +100,10 @@ def asv_error_rates(asv_target, asv_nontarget, asv_spoof) -> AsvErrorRates:
     )
 
 
+class UndefinedTdcf(ValueError):
+    """A t-DCF weight is zero, so the normalised t-DCF does not exist."""
+
+
 def compute_min_tdcf(bona_cm, spoof_cm, asv_rates: AsvErrorRates, cost_model: CostModel = CostModel()) -> float:
     """Minimum normalised ASVspoof 2019 t-DCF of a CM in tandem with a fixed ASV system."""
     bona = _score_vector(bona_cm, "bona_cm")
@@ -114,7 +118,7 @@ def compute_min_tdcf(bona_cm, spoof_cm, asv_rates: AsvErrorRates, cost_model: Co
     if c1 < 0 or c2 < 0:
         raise ValueError(f"t-DCF weights C1 = {c1}, C2 = {c2} are negative: check the ASV error rates {asv_rates}")
     if min(c1, c2) == 0:
-        raise ValueError(f"t-DCF weights C1 = {c1}, C2 = {c2}: a zero weight cannot normalise the t-DCF "
+        raise UndefinedTdcf(f"t-DCF weights C1 = {c1}, C2 = {c2}: a zero weight cannot normalise the t-DCF "
                          f"(C2 is 0 when the ASV rejects every spoof); check the ASV scores")
     p_miss_cm, p_fa_cm, _ = det_curve(bona, spoof)
     tdcf_norm = (c1 * p_miss_cm + c2 * p_fa_cm) / min(c1, c2)
@@ -147,7 +151,14 @@ def _min_tdcf_or_none(bona_cm, spoof_cm, asv_trials: AsvScores | None, attack: s
                              f"file of the same partition as the CM scores")
     rates = asv_error_rates(asv_trials.scores[keys == "target"], asv_trials.scores[keys == "nontarget"],
                             asv_trials.scores[asv_spoof])
-    return compute_min_tdcf(bona_cm, spoof_cm, rates, cost_model)
+    try:
+        return compute_min_tdcf(bona_cm, spoof_cm, rates, cost_model)
+    except UndefinedTdcf as err:
+        if attack is None:
+            raise
+        # Small corpora: the ASV can reject every spoof of one attack; that attack's t-DCF is undefined.
+        warnings.warn(f"attack {attack}: min t-DCF undefined ({err}); reported as n/a", stacklevel=2)
+        return None
 
 
 def evaluate_scores(cm_trials: CmScores, asv_trials: AsvScores | None = None,

@@ -13,15 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from darts_jax.config import ModelConfig
+from darts_jax.genotype import ARCH_KEYS, NODES, NUM_MIXED_EDGES, node_edge_rows
 from darts_jax.layers import BatchNorm, channel_shuffle, init_variables, max_pool_2x2_ceil
 from darts_jax.operations import POOLS, ConvOp, FactorizedReduce, ReLUConvBN, conv_primitive
 from darts_jax.skeleton import CellPlan, Head, Stems, cell_plan, input_features
 
-NUM_NODES = 4
-EDGE_STARTS = (0, 2, 5, 9)  # node i's incoming edges are rows EDGE_STARTS[i] + source, source < i + 2
-NUM_EDGES = 14
+NUM_NODES = NODES
+NUM_EDGES = NUM_MIXED_EDGES
+# Node i's incoming edges are rows EDGE_STARTS[i] + source, for sources 0 .. i + 1.
+EDGE_STARTS = tuple(node_edge_rows(node).start for node in range(NUM_NODES))
 STEM_MULTIPLIER = 3
-ARCH_KEYS = ("alphas_normal", "alphas_reduce", "betas_normal", "betas_reduce")
 
 
 def init_arch(key, num_ops: int) -> dict:

@@ -219,3 +219,24 @@ def test_format_report():
     assert rows == [["A01", "2", "37.50000", "-"], ["A02", "2", "50.00000", "-"]]
     with_asv = format_report(evaluate_scores(_cm_trials(), _asv_trials()))
     assert "no ASV scores" not in with_asv
+
+
+def test_attack_whose_spoofs_the_asv_always_rejects_gets_no_tdcf_but_the_rest_do():
+    import warnings as _warnings
+
+    from darts_jax.metrics import evaluate_scores
+    from darts_jax.scores import AsvScores, CmScores
+
+    cm = CmScores(np.array(["b1", "b2", "b3", "s1", "s2", "s3", "s4"]),
+                  np.array(["-", "-", "-", "A07", "A07", "A08", "A08"]),
+                  np.array(["bonafide"] * 3 + ["spoof"] * 4), np.array([3.0, 2.5, 1.0, 0.5, 2.0, -1.0, 0.0]))
+    # A07's ASV spoof scores sit below every target score, so the ASV rejects all of them: C2 = 0.
+    asv = AsvScores(np.array(["bonafide"] * 4 + ["A07", "A07", "A08", "A08"]),
+                    np.array(["target", "target", "nontarget", "nontarget", "spoof", "spoof", "spoof", "spoof"]),
+                    np.array([5.0, 4.0, 0.0, 1.0, -3.0, -2.0, 4.5, 6.0]))
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        result = evaluate_scores(cm, asv)
+    assert result["per_attack"]["A07"]["min_tdcf"] is None
+    assert any("A07" in str(w.message) for w in caught)
+    assert result["per_attack"]["A08"]["min_tdcf"] is not None and result["min_tdcf"] is not None

@@ -12,6 +12,7 @@ import itertools
 import math
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,8 +23,6 @@ import numpy as np
 from darts_jax.data.audio import fix_length, load_audio
 from darts_jax.data.protocols import Utterance, load_partition
 
-# Fields a saved cursor must share with the loader it is restored into.
-_STATE_FIELDS = ("seed", "shuffle", "num_utterances", "batch_size", "shard_index", "shard_count")
 
 
 class Batch(NamedTuple):
@@ -61,6 +60,8 @@ class BatchLoader:
         if not utterances:
             raise ValueError("utterances: the list is empty; check the protocol")
         self._utterances = tuple(utterances)
+        # A saved cursor only makes sense for the same list: compare a checksum of its IDs.
+        self._utterances_crc = zlib.crc32("\n".join(u.utt_id for u in self._utterances).encode())
         self._batch_size = batch_size
         self._seed = seed
         self._shuffle = shuffle
@@ -132,7 +133,7 @@ class BatchLoader:
 
     def _identity(self) -> dict:
         return {"seed": self._seed, "shuffle": self._shuffle, "num_utterances": len(self._utterances),
-                "batch_size": self._batch_size, "shard_index": self._shard_index,
+                "utterances_crc32": self._utterances_crc, "batch_size": self._batch_size, "shard_index": self._shard_index,
                 "shard_count": self._shard_count}
 
     def epoch_order(self, epoch: int) -> np.ndarray:
@@ -220,16 +221,20 @@ def search_loaders(data_dir: str | Path, batch_size: int, *, seed: int, **loader
 
 def measure_throughput(data_dir: str | Path, partition: str = "train", batch_size: int = 64,
                        num_batches: int = 50, num_workers: int = 4, random_crop: bool = True) -> dict:
-    """Utterances per second read, cut to 4 s and batched from a 2019 LA partition (thread start included)."""
+    """Utterances per second read, cut to 4 s and batched from a 2019 LA partition (thread start included).
+
+    `cpu_seconds` is this process's CPU time over the same span: on a busy machine, batch_size *
+    num_batches / cpu_seconds tells what one idle core would deliver.
+    """
     utterances = load_partition(data_dir, partition)
     loader = BatchLoader(utterances, batch_size, num_workers=num_workers, random_crop=random_crop)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     batches = iter(loader)
     for _ in range(num_batches):
         next(batches)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     batches.close()
     return {"partition": partition, "batch_size": batch_size, "num_batches": num_batches,
-            "num_workers": num_workers, "seconds": seconds,
+            "num_workers": num_workers, "seconds": seconds, "cpu_seconds": cpu_seconds,
             "utterances_per_second": num_batches * batch_size / seconds,
             "batches_per_second": num_batches / seconds}

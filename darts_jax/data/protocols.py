@@ -56,6 +56,7 @@ def la2019_line(utt: Utterance) -> str:
 
 
 def find_la2019_protocol(data_dir: str | Path, partition: str) -> Path | None:
+    """The partition's protocol directly in `data_dir`, else in the official or split folder; None if absent."""
     _check_partition(partition)
     for folder in _PROTOCOL_FOLDERS:
         path = Path(data_dir) / folder / LA2019_PROTOCOLS[partition]

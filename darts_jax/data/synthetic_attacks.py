@@ -19,7 +19,7 @@ from darts_jax.data.spectral import (SAMPLE_RATE, cepstral_envelope, filter_time
                                      griffin_lim, hann, istft, mel_filterbank, moving_average, stft,
                                      windowed_frames)
 from darts_jax.data.synthetic_speech import (FILTER_BINS_HZ, FILTER_FFT, FILTER_FRAME, Plan, Speaker,
-                                             draw_speaker, glottal_pulses, per_sample, render, retarget)
+                                             draw_speaker, per_sample, render, retarget)
 
 _HOP = FILTER_FRAME // 2
 _ENVELOPE_FLOOR = 1e-7
@@ -114,18 +114,21 @@ def harmonic_plus_noise(wave: np.ndarray, plan: Plan, f0_smoothing_ms: float, ma
     centres = frame_times(wave.size, _HOP)
     samples = np.arange(wave.size)
     f0_frames = np.interp(centres, samples, f0)
-    bins = np.arange(envelope.shape[0])
+    rows = np.arange(envelope.shape[0])
 
     def amplitude(k):
-        at_frames = envelope[bins, np.minimum(np.round(k * f0_frames / FILTER_BINS_HZ[1]).astype(int),
+        at_frames = envelope[rows, np.minimum(np.round(k * f0_frames / FILTER_BINS_HZ[1]).astype(int),
                                               envelope.shape[1] - 1)]
         return np.interp(samples, centres, at_frames)
 
-    harmonics = sum_of_harmonics(f0, max_voiced_hz, amplitude, rng.uniform(0, 2 * np.pi, 200))
+    offsets = rng.uniform(0, 2 * np.pi, int(max_voiced_hz / f0.min()) + 1)
     gate_frames = np.interp(centres, samples, gate)[:, None]
     noise_band = 1.0 - gate_frames * (FILTER_BINS_HZ < max_voiced_hz)
+    # Envelope to amplitude: a unit sinusoid peaks at sum(window)/2 = 128 in a 512-point Hann frame,
+    # unit white noise has an rms of sqrt(sum(window**2)) ~ 14 per bin.
+    harmonics = sum_of_harmonics(f0, max_voiced_hz, amplitude, offsets) / 128.0
     noise = filter_time_varying(rng.standard_normal(wave.size), envelope * noise_band / 14.0, FILTER_FRAME)
-    return match_energy(gate * harmonics / 128.0 + noise, wave)
+    return match_energy(gate * harmonics + noise, wave)
 
 
 def mel_inversion(wave: np.ndarray, num_mels: int, max_hz: float, iterations: int,
@@ -251,10 +254,6 @@ def _mel_tts(num_mels: int, max_hz: float, iterations: int, plan, speaker, rng):
     return mel_inversion(render(plan, speaker, rng), num_mels, max_hz, iterations, rng)
 
 
-def _neural_source_filter(plan, speaker, rng):
-    return sine_excitation(plan, speaker, rng)
-
-
 def _autoregressive(bits: int, plan, speaker, rng):
     return mu_law(render(plan, speaker, rng), bits)
 
@@ -297,7 +296,7 @@ SYSTEMS: dict[str, System] = {
     "A05": System(functools.partial(_voice_conversion, 24, 3.0, False), 4.0, 2.5, 15.0),
     "A06": System(functools.partial(_mel_tts, 80, 7000.0, 10), 5.0, 1.0, 40.0),
     "A07": System(functools.partial(_hnm_tts, 20.0, 5500.0, 40), 4.0, 1.5, 30.0),
-    "A08": System(_neural_source_filter, 3.0, 1.0, 25.0),
+    "A08": System(sine_excitation, 3.0, 1.0, 25.0),
     "A09": System(functools.partial(_lpc_tts, 12, 0.3), 5.0, 2.0, 40.0),
     "A10": System(functools.partial(_autoregressive, 8), 2.0, 1.5, 20.0),
     "A11": System(functools.partial(_griffin_lim_tts, 3, 1), 6.0, 2.0, 50.0),
@@ -324,7 +323,8 @@ def system_colouring(attack: str) -> np.ndarray:
     shape_rng = np.random.default_rng([1234, int(_SAME_SYSTEM.get(attack, attack)[1:])])
     # Ripples of 500-2700 Hz period: finer than speaker and room differences, like a vocoder's fingerprint.
     orders = np.arange(6, 33)
-    ripple = shape_rng.standard_normal(orders.size) @ np.cos(np.pi * np.outer(orders, freqs)) * np.sqrt(2.0 / orders.size)
+    ripple = shape_rng.standard_normal(orders.size) @ np.cos(np.pi * np.outer(orders, freqs))
+    ripple *= np.sqrt(2.0 / orders.size)
     high_loss = np.clip((freqs - 0.375) / 0.625, 0.0, 1.0) * system.high_loss_db
     gain_db = system.ripple_db * ripple - high_loss
     gain_db.setflags(write=False)

@@ -2,9 +2,10 @@
 
 An utterance is planned as phrases of random syllables (vowels, nasals, approximants, fricatives,
 stops, pauses) and turned into control tracks every 5 ms: f0 with declination and pitch accents,
-source amplitudes, five moving formants and a frication band. Rendering drives a cascade of
-formant resonators with a glottal pulse train (jitter, shimmer, breathy noise) and filters noise
-for the fricatives and bursts. The attacks in `synthetic_attacks` reuse these tracks and pieces.
+source amplitudes, moving formants (F1-F3 follow the phones, F4-F7 the speaker) and a frication
+band. Rendering drives a cascade of formant resonators with a glottal pulse train (jitter, shimmer,
+breathy noise) and filters noise for the fricatives and bursts. The attacks in `synthetic_attacks`
+reuse these tracks and pieces.
 """
 from __future__ import annotations
 
@@ -151,22 +152,33 @@ def plan_utterance(speaker: Speaker, num_samples: int, rng: np.random.Generator)
             phrase_of_unit.append(phrase)
             total_s += units[-1][0].seconds
             phrase += 1
-    stretch = target_s / total_s
-    num_frames = num_samples // CONTROL_HOP + 2
-    frame_s = CONTROL_HOP / SAMPLE_RATE
-
     phones = [p for unit in units for p in unit]
-    ends = np.cumsum([p.seconds * stretch for p in phones]) / frame_s
+    ends = np.cumsum([p.seconds * target_s / total_s for p in phones]) * SAMPLE_RATE / CONTROL_HOP
     starts = np.concatenate([[0.0], ends[:-1]])
+    frames = np.arange(num_samples // CONTROL_HOP + 2)
+    which = np.minimum(np.searchsorted(ends, frames + 0.5), len(phones) - 1)  # phone of each frame
+    unit_of_phone = np.repeat(np.arange(len(units)), [len(u) for u in units])
     first_phone = np.cumsum([0] + [len(u) for u in units[:-1]])
-    unit_starts = np.round(starts[first_phone] * CONTROL_HOP).astype(int)
-    frames = np.arange(num_frames)
-    which = np.minimum(np.searchsorted(ends, frames + 0.5), len(phones) - 1)
 
-    def track(field):
-        return moving_average(np.array([getattr(p, field) for p in phones])[which], 3)
+    def track(values):
+        return moving_average(np.asarray(values, float)[which], 3)
 
-    # Formant targets hold over the middle of each phone that has them; the rest glides between.
+    formants, bandwidths = _formant_tracks(phones, starts, ends, which, speaker, rng)
+    semitones = _pitch_semitones(phones, starts, ends, np.array(phrase_of_unit)[unit_of_phone][which], rng)
+    loudness = 10.0 ** ((np.linspace(0, -3, frames.size) + rng.normal(0, 1.0, len(units))[unit_of_phone][which]) / 20)
+    band = np.array([p.frication_band for p in phones])
+    return Plan(num_samples=num_samples, f0_hz=speaker.f0_hz * 2.0 ** (speaker.intonation * semitones / 12.0),
+                voicing=track([p.voicing for p in phones]) * loudness,
+                aspiration=track([p.aspiration for p in phones]) * loudness,
+                frication=track([p.frication for p in phones]) * loudness,
+                formants_hz=formants, bandwidths_hz=bandwidths, frication_hz=track(band[:, 0]),
+                frication_bw_hz=track(band[:, 1]), unit_starts=np.round(starts[first_phone] * CONTROL_HOP).astype(int))
+
+
+def _formant_tracks(phones: list[_Phone], starts: np.ndarray, ends: np.ndarray, which: np.ndarray,
+                    speaker: Speaker, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, 7) formant and bandwidth tracks: targets hold over the middle of each phone that has them."""
+    frames = np.arange(which.size)
     anchor_frames, anchor_values = [], []
     for phone, start, end in zip(phones, starts, ends):
         if phone.formants is not None:
@@ -174,33 +186,29 @@ def plan_utterance(speaker: Speaker, num_samples: int, rng: np.random.Generator)
             anchor_values += [phone.formants, phone.formants]
     anchor_values = np.array(anchor_values)
     lower = np.stack([np.interp(frames, anchor_frames, anchor_values[:, k]) for k in range(3)], axis=1)
-    upper = np.broadcast_to(np.array(_UPPER_FORMANTS), (num_frames, len(_UPPER_FORMANTS)))
+    upper = np.broadcast_to(np.array(_UPPER_FORMANTS), (frames.size, len(_UPPER_FORMANTS)))
     formants = np.concatenate([lower, upper], axis=1) * speaker.tract_scale * np.array(speaker.formant_skew)
     formants = np.minimum(moving_average(formants * rng.uniform(0.97, 1.03, _NUM_FORMANTS), 5), 7000.0)
-    bandwidths = np.broadcast_to(_BANDWIDTHS * speaker.bandwidth_scale, (num_frames, _NUM_FORMANTS)).copy()
+    bandwidths = np.broadcast_to(_BANDWIDTHS * speaker.bandwidth_scale, (frames.size, _NUM_FORMANTS)).copy()
     bandwidths[:, 0] *= 1.0 + 1.5 * moving_average(np.array([p.wide_f1 for p in phones], float)[which], 3)
+    return formants, bandwidths
 
-    # Pitch in semitones: declination per phrase, accents on stressed vowels, a slow wander.
-    unit_of_phone = np.repeat(np.arange(len(units)), [len(u) for u in units])
-    phrase_frames = np.array(phrase_of_unit)[unit_of_phone][which]
-    semitones = np.zeros(num_frames)
-    for index in range(phrase + 1):
-        in_phrase = np.flatnonzero(phrase_frames == index)
-        if in_phrase.size:
-            semitones[in_phrase] = np.linspace(1.5, -2.5, in_phrase.size)
+
+def _pitch_semitones(phones: list[_Phone], starts: np.ndarray, ends: np.ndarray, phrase_of_frame: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Pitch relative to the speaker's in semitones: declination per phrase, accents, a slow wander."""
+    frames = np.arange(phrase_of_frame.size)
+    semitones = np.zeros(frames.size)
+    for phrase in np.unique(phrase_of_frame):
+        in_phrase = np.flatnonzero(phrase_of_frame == phrase)
+        semitones[in_phrase] = np.linspace(1.5, -2.5, in_phrase.size)
     for phone, start, end in zip(phones, starts, ends):
         if phone.accent:
             semitones += phone.accent * np.exp(-0.5 * ((frames - (start + end) / 2) / 12.0) ** 2)
-    wander_hz = rng.uniform(0.3, 1.2, 3)
-    semitones += sum(0.4 * np.sin(2 * np.pi * f * frames * frame_s + rng.uniform(0, 2 * np.pi)) for f in wander_hz)
-    f0_hz = speaker.f0_hz * 2.0 ** (speaker.intonation * semitones / 12.0)
-
-    loudness = 10.0 ** ((np.linspace(0, -3, num_frames) + rng.normal(0, 1.0, len(units))[unit_of_phone][which]) / 20)
-    band = np.array([p.frication_band for p in phones])[which]
-    return Plan(num_samples=num_samples, f0_hz=f0_hz, voicing=track("voicing") * loudness,
-                aspiration=track("aspiration") * loudness, frication=track("frication") * loudness,
-                formants_hz=formants, bandwidths_hz=bandwidths, frication_hz=moving_average(band[:, 0], 3),
-                frication_bw_hz=moving_average(band[:, 1], 3), unit_starts=unit_starts)
+    frame_s = CONTROL_HOP / SAMPLE_RATE
+    for wander_hz in rng.uniform(0.3, 1.2, 3):
+        semitones += 0.4 * np.sin(2 * np.pi * wander_hz * frames * frame_s + rng.uniform(0, 2 * np.pi))
+    return semitones
 
 
 def per_sample(plan: Plan, track: np.ndarray) -> np.ndarray:
@@ -215,16 +223,15 @@ def at_filter_frames(plan: Plan, track: np.ndarray) -> np.ndarray:
     return track[index]
 
 
-def glottal_pulses(f0_hz: np.ndarray, speaker: Speaker, rng: np.random.Generator,
-                   perturb: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def glottal_pulses(f0_hz: np.ndarray, speaker: Speaker, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(flow derivative, flow) of a Rosenberg-style pulse train following a per-sample f0.
 
-    Each period draws its own length (jitter) and amplitude (shimmer) unless `perturb` is False.
+    Each period draws its own length (jitter) and amplitude (shimmer).
     """
     count = f0_hz.size
     most = int(count * f0_hz.max() / SAMPLE_RATE / 0.9) + 4
-    jitter = rng.standard_normal(most) * (speaker.jitter if perturb else 0.0)
-    shimmer = rng.standard_normal(most) * (speaker.shimmer if perturb else 0.0)
+    jitter = rng.standard_normal(most) * speaker.jitter
+    shimmer = rng.standard_normal(most) * speaker.shimmer
     # The first period starts before sample 0 so that utterances do not all begin on a pulse.
     starts, periods, k = [], [], 0
     position = -float(rng.uniform(0, SAMPLE_RATE / f0_hz[0]))
@@ -252,8 +259,8 @@ def glottal_pulses(f0_hz: np.ndarray, speaker: Speaker, rng: np.random.Generator
 
 def tract_response(plan: Plan, speaker: Speaker) -> np.ndarray:
     """(filter frames, bins) complex response: formant cascade times the speaker's brightness low-pass."""
-    cascade = all_pole_response(at_filter_frames(plan, plan.formants_hz), at_filter_frames(plan, plan.bandwidths_hz),
-                                FILTER_FFT)
+    cascade = all_pole_response(at_filter_frames(plan, plan.formants_hz),
+                                at_filter_frames(plan, plan.bandwidths_hz), FILTER_FFT)
     pole = np.exp(-2 * np.pi * speaker.tilt_hz / SAMPLE_RATE)
     z1 = np.exp(-2j * np.pi * FILTER_BINS_HZ / SAMPLE_RATE)
     # A lip-radiation zero lifts the highs by about 6 dB per octave; the low-pass sets the brightness.
@@ -285,6 +292,7 @@ def render(plan: Plan, speaker: Speaker, rng: np.random.Generator, voiced_source
 
 def retarget(plan: Plan, speaker: Speaker, other: Speaker) -> Plan:
     """The same words and timing spoken with `other`'s vocal tract (as a voice-conversion source)."""
-    scale = (other.tract_scale * np.array(other.formant_skew)) / (speaker.tract_scale * np.array(speaker.formant_skew))
+    scale = ((other.tract_scale * np.array(other.formant_skew))
+             / (speaker.tract_scale * np.array(speaker.formant_skew)))
     return dataclasses.replace(plan, formants_hz=plan.formants_hz * scale,
                                bandwidths_hz=plan.bandwidths_hz * other.bandwidth_scale / speaker.bandwidth_scale)

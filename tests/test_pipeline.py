@@ -1,0 +1,115 @@
+"""Trained models users can ship (issue item 8): export, evaluate --model and predict, on a tiny training run."""
+import dataclasses
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
+
+from darts_jax import cli, pipeline
+from darts_jax.checkpoint import CheckpointError
+from darts_jax.config import ModelConfig, TrainConfig
+from darts_jax.data.protocols import load_partition
+from darts_jax.genotype import load_genotype
+from darts_jax.scores import read_cm_scores
+
+CELL = "[('sep_conv_3x3', 0), ('skip_connect', 1), ('{pool}', 0), ('skip_connect', 2), ('avg_pool_3x3', 1), " \
+       "('sep_conv_3x3', 0), ('skip_connect', 3), ('max_pool_3x3', 4)]"
+GENOTYPE = (f"Genotype(normal={CELL.format(pool='max_pool_3x3')}, normal_concat=range(2, 6), "
+            f"reduce={CELL.format(pool='max_pool_3x3')}, reduce_concat=range(2, 6))")
+# Another network with the very same weight shapes.
+OTHER_GENOTYPE = GENOTYPE.replace(f"reduce={CELL.format(pool='max_pool_3x3')}",
+                                  f"reduce={CELL.format(pool='avg_pool_3x3')}")
+# 4 s clips at 16 kHz, as the authors train: the tiny corpus has utterances both shorter and longer.
+CONFIG = TrainConfig(model=ModelConfig(layers=1, init_channels=4), genotype=GENOTYPE, batch_size=4, epochs=1,
+                     steps_per_epoch=3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_corpus, tmp_path_factory):  # noqa: F811
+    workdir = tmp_path_factory.mktemp("trained")
+    result = pipeline.run_train(CONFIG, tiny_corpus, workdir, monitor_dev=False, quiet=True, workers=2)
+    assert result.step == 3
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def corpus_without_asv_scores(tiny_corpus, tmp_path_factory):  # noqa: F811
+    """The tiny corpus less its ASV scores: with a handful of trials per attack the ASV can reject every
+    spoof of one, and the min t-DCF is then undefined; metrics are tests/test_metrics.py's subject."""
+    view = tmp_path_factory.mktemp("corpus_view")
+    for entry in tiny_corpus.iterdir():
+        if entry.name != pipeline.ASV_SCORES.split("/")[0]:
+            (view / entry.name).symlink_to(entry)
+    return view
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    return pipeline.export_trained(trained, tmp_path_factory.mktemp("exported") / "model")
+
+
+def assert_trees_equal(actual, expected):
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=jax.tree_util.keystr(path))
+
+
+def test_export_writes_a_self_contained_model(trained, tmp_path, capsys):
+    assert cli.main(["export", "--workdir", str(trained), "--out", str(tmp_path / "model")]) == 0
+    assert f"model written to {tmp_path / 'model'}" in capsys.readouterr().out
+    # Moved away from the run, the folder still holds everything.
+    moved = tmp_path / "elsewhere"
+    shutil.move(tmp_path / "model", moved)
+    model, genotype, variables = pipeline.load_exported(moved)
+    assert model == CONFIG.model
+    assert genotype == load_genotype(GENOTYPE)
+    _, _, trained_variables = pipeline.load_trained(trained)
+    assert_trees_equal(variables, trained_variables)
+    front_end = json.loads((moved / "model.json").read_text())["config"]["model"]
+    assert (front_end["frontend"], front_end["num_samples"], front_end["sample_rate"]) == ("lfcc", 64000, 16000)
+
+
+def test_export_refuses_a_non_empty_folder(trained, exported, capsys):
+    before = sorted(p.relative_to(exported) for p in exported.rglob("*"))
+    assert cli.main(["export", "--workdir", str(trained), "--out", str(exported)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert sorted(p.relative_to(exported) for p in exported.rglob("*")) == before
+
+
+def test_evaluate_and_predict_score_every_file_alike(corpus_without_asv_scores, exported, tmp_path, capsys):
+    score_file = tmp_path / "scores.txt"
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(corpus_without_asv_scores),
+                     "--partition", "eval", "--out", str(score_file), "--batch-size", "4"]) == 0
+    assert f"scores written to {score_file}" in capsys.readouterr().out
+    utterances = load_partition(corpus_without_asv_scores, "eval")
+    scores = read_cm_scores(score_file)
+    assert list(scores.utt_ids) == [u.utt_id for u in utterances]
+    assert list(scores.keys) == ["bonafide" if u.label == 1 else "spoof" for u in utterances]
+    by_length = sorted(utterances, key=lambda u: u.path.stat().st_size)
+    chosen = by_length[:2] + by_length[len(by_length) // 2:][:1] + by_length[-2:]
+
+    assert cli.main(["predict", "--model", str(exported)] + [str(u.path) for u in chosen]) == 0
+    printed = [line.rsplit(" ", 1) for line in capsys.readouterr().out.splitlines()]
+    assert [path for path, _ in printed] == [str(u.path) for u in chosen]
+    # One device and batches of 16 here, two devices and batches of 4 there: equal up to float rounding.
+    expected = [scores.scores[list(scores.utt_ids).index(u.utt_id)] for u in chosen]
+    np.testing.assert_allclose([float(score) for _, score in printed], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_needs_an_exported_model(tiny_corpus, tmp_path, capsys):  # noqa: F811
+    audio = load_partition(tiny_corpus, "eval")[0].path
+    assert cli.main(["predict", "--model", str(tmp_path), str(audio)]) == 2
+    assert "model.json not found" in capsys.readouterr().err
+
+
+def test_resuming_training_with_another_genotype_is_refused(tiny_corpus, trained, tmp_path):  # noqa: F811
+    workdir = shutil.copytree(trained, tmp_path / "run")
+    genotype_file = (workdir / "genotype.json").read_text()
+    with pytest.raises(CheckpointError, match="different architecture") as raised:
+        pipeline.run_train(dataclasses.replace(CONFIG, genotype=OTHER_GENOTYPE), tiny_corpus, workdir,
+                           monitor_dev=False, quiet=True, workers=2)
+    assert [line.split(":")[0].strip() for line in str(raised.value).splitlines()[1:-1]] == ["genotype"]
+    assert (workdir / "genotype.json").read_text() == genotype_file
