@@ -51,6 +51,8 @@ class ModelConfig:
         unknown = [p for p in self.primitives if p not in PRIMITIVES]
         if unknown:
             raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(PRIMITIVES)}")
+        if not set(self.primitives) - {"none"}:
+            raise ValueError("primitives: needs at least one operation other than 'none'")
         if self.depthwise not in ("auto", "grouped", "dense"):
             raise ValueError(f"depthwise: {self.depthwise!r} must be auto, grouped or dense")
 

@@ -45,7 +45,7 @@ def _descend(tx, grads, opt_state, params, lr, axis_name):
     """Global gradient, optimiser update, the step of size `lr`, and the gradient's global norm."""
     grads = _global_sum(grads, axis_name)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return apply_updates(params, updates, lr), opt_state, optax.global_norm(grads)
+    return apply_updates(params, updates, lr), opt_state, optax.tree.norm(grads)
 
 
 def _metrics(loss, logits, labels, grad_norm, axis_name):

@@ -121,6 +121,17 @@ def _edge_slice(tree, edge, edges):
     return traverse_util.unflatten_dict(sliced)
 
 
+def _reference_pool(x, stride, reduce):
+    """3x3 window, padding 1 (padded taps ignored), stride s, by direct loops."""
+    b, h, w, c = x.shape
+    out = np.zeros((b, _strided(h, stride), _strided(w, stride), c))
+    for i, row in enumerate(range(0, h, stride)):
+        for j, col in enumerate(range(0, w, stride)):
+            window = x[:, max(row - 1, 0):row + 2, max(col - 1, 0):col + 2, :]
+            out[:, i, j, :] = reduce(window, axis=(1, 2))
+    return out
+
+
 def _reference_batchnorm(y):
     y = np.asarray(y, np.float64)
     return (y - y.mean((0, 1, 2))) / np.sqrt(y.var((0, 1, 2)) + EPS)
@@ -134,9 +145,8 @@ def _separate_conv_modules(params, features, stride, impl):
             modules[name] = FactorizedReduce(features, affine=False)
         elif name.startswith("ConvOp"):
             family = "sep" if "ConvUnit_1" in subtree else "dil"
-            kernel = subtree["ConvUnit_0"]["DepthwiseConv_0"]
-            (kernel,) = kernel.values()
-            modules[name] = ConvOp(family, kernel.shape[0], features, stride, affine=False, depthwise=impl)
+            (depthwise,) = subtree["ConvUnit_0"]["DepthwiseConv_0"].values()
+            modules[name] = ConvOp(family, depthwise.shape[0], features, stride, affine=False, depthwise=impl)
     return modules
 
 
@@ -161,12 +171,13 @@ def test_merged_edges_equal_separate_edges(partial_k, stride, impl):
     modules = _separate_conv_modules(variables["params"], features, stride, impl)
     assert sorted(_primitive_of(m) for m in modules.values()) == sorted(
         p for p in PRIMITIVES if p.startswith(("sep", "dil")) or (p == "skip_connect" and stride == 2))
-    pools = {"max_pool_3x3": lambda v: _reference_max_pool(v, stride),
-             "avg_pool_3x3": lambda v: _reference_avg_pool(v, stride)}
+    # Pools (each followed by BN affine=False in the supernet) and identity do not depend on the edge.
+    shared = {"max_pool_3x3": _reference_batchnorm(_reference_pool(np.asarray(partial), stride, np.max)),
+              "avg_pool_3x3": _reference_batchnorm(_reference_pool(np.asarray(partial), stride, np.mean))}
+    if stride == 1:
+        shared["skip_connect"] = np.asarray(partial)
     for e in range(edges):
-        outputs = {name: _reference_batchnorm(pool(np.asarray(partial))) for name, pool in pools.items()}
-        if stride == 1:
-            outputs["skip_connect"] = np.asarray(partial)
+        outputs = dict(shared)
         for name, module in modules.items():
             edge_vars = {"params": _edge_slice(variables["params"][name], e, edges),
                          "batch_stats": _edge_slice(variables["batch_stats"][name], e, edges)}
@@ -183,21 +194,3 @@ def test_merged_edges_equal_separate_edges(partial_k, stride, impl):
         rest = x[..., features:]
         np.testing.assert_array_equal(bypass, rest if stride == 1 else max_pool_2x2_ceil(rest))
 
-
-def _reference_max_pool(x, stride):
-    return _reference_pool(x, stride, np.max)
-
-
-def _reference_avg_pool(x, stride):
-    return _reference_pool(x, stride, np.mean)
-
-
-def _reference_pool(x, stride, reduce):
-    """3x3 window, padding 1 (padded taps ignored), stride s, by direct loops."""
-    b, h, w, c = x.shape
-    out = np.zeros((b, _strided(h, stride), _strided(w, stride), c))
-    for i, row in enumerate(range(0, h, stride)):
-        for j, col in enumerate(range(0, w, stride)):
-            window = x[:, max(row - 1, 0):row + 2, max(col - 1, 0):col + 2, :]
-            out[:, i, j, :] = reduce(window, axis=(1, 2))
-    return out

@@ -24,7 +24,6 @@ from darts_jax.data.audio import fix_length, load_audio
 from darts_jax.data.protocols import Utterance, load_partition
 
 
-
 class Batch(NamedTuple):
     wave_BxS: np.ndarray  # float32
     label_B: np.ndarray  # int32, 1 bona fide, 0 spoof (0 on padding rows)
@@ -133,8 +132,8 @@ class BatchLoader:
 
     def _identity(self) -> dict:
         return {"seed": self._seed, "shuffle": self._shuffle, "num_utterances": len(self._utterances),
-                "utterances_crc32": self._utterances_crc, "batch_size": self._batch_size, "shard_index": self._shard_index,
-                "shard_count": self._shard_count}
+                "utterances_crc32": self._utterances_crc, "batch_size": self._batch_size,
+                "shard_index": self._shard_index, "shard_count": self._shard_count}
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """This shard's utterance indices for a training epoch, before batching."""
