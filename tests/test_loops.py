@@ -2,14 +2,14 @@
 
 Search: α/β frozen bit for bit through the warm-up, moving after it, the training loss falling, and
 each step function traced once across epochs (new learning rate each epoch, arch step joining late).
+Training: its step traced once while the learning rate and drop-path probability change.
 """
-import functools
 import json
 
 import numpy as np
-import pytest
+from step_traces import count_traces
 
-from darts_jax import loops, steps
+from darts_jax import loops
 from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
 from darts_jax.data.loader import Batch
 from darts_jax.genotype import load_genotype
@@ -53,26 +53,11 @@ def _read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _count_traces(monkeypatch, names) -> dict:
-    """Counts the traces of `steps.<name>`, which parallel looks up when the loop compiles."""
-    traces = dict.fromkeys(names, 0)
-    for name in names:
-        fn = getattr(steps, name)
-
-        @functools.wraps(fn)
-        def counted(*args, _fn=fn, **kwargs):
-            traces[_fn.__name__] += 1
-            return _fn(*args, **kwargs)
-
-        monkeypatch.setattr(steps, name, counted)
-    return traces
-
-
 def test_search_freezes_arch_in_warmup_then_learns(tmp_path, monkeypatch):
     spe = 3
     config = SearchConfig(model=TINY_SUPERNET, batch_size=BATCH, epochs=3, warmup_epochs=1, steps_per_epoch=spe,
                           log_every=1, checkpoint_every=100)
-    traces = _count_traces(monkeypatch, ("arch_step", "weight_step"))
+    traces = count_traces(monkeypatch, ("arch_step", "weight_step"))
     weight_loader, arch_loader = (InMemoryLoader(_random_batches(seed, 2), spe) for seed in (0, 1))
     result = loops.search(config, weight_loader, arch_loader, tmp_path, quiet=True)
     assert result.step == config.epochs * spe and not result.interrupted
@@ -97,7 +82,7 @@ def test_search_freezes_arch_in_warmup_then_learns(tmp_path, monkeypatch):
 
 def test_train_traces_its_step_once_as_drop_path_ramps(tmp_path, monkeypatch):
     config = TrainConfig(model=TINY, batch_size=BATCH, epochs=2, steps_per_epoch=2, checkpoint_every=100)
-    traces = _count_traces(monkeypatch, ("train_step",))
+    traces = count_traces(monkeypatch, ("train_step",))
     result = loops.train(config, load_genotype(config.genotype), InMemoryLoader(_random_batches(2, 2), 2), tmp_path,
                          quiet=True)
     assert result.step == 4

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from step_traces import count_traces
 
 from darts_jax import frontends, parallel, steps
 from darts_jax.config import ModelConfig, SearchConfig
@@ -56,14 +57,6 @@ def _batch(rng, labels, dtype):
     return Batch(wave, labels, np.ones(size, bool), ("",) * size, ("",) * size)
 
 
-def _counting(fn, traces: dict):
-    @functools.wraps(fn)
-    def counted(*args, **kwargs):
-        traces[fn.__name__] += 1
-        return fn(*args, **kwargs)
-    return counted
-
-
 @pytest.fixture(scope="module")
 def host_state():
     return init_search_state(SearchConfig(model=TINY))
@@ -86,11 +79,8 @@ def float64_runs(host_state):
     runs = {}
     with _float64_mode():
         for count in (1, 2):
-            traces = {"arch_step": 0, "weight_step": 0}
-            # parallel looks the step functions up when it compiles; the wrappers stay in the compiled steps.
             with pytest.MonkeyPatch.context() as patch:
-                for name in traces:
-                    patch.setattr(steps, name, _counting(getattr(steps, name), traces))
+                traces = count_traces(patch, ("arch_step", "weight_step"))
                 compiled = parallel.compile_search_steps(config, parallel.local_devices(count))
             state = parallel.replicate(_float64(host_state), compiled.devices)
             history = []
