@@ -22,13 +22,11 @@ from darts_jax.config import PRIMITIVES
 # genotype's row helper rather than search_space's EDGE_STARTS: that module would import jax and flax.
 from darts_jax.genotype import INPUTS_PER_NODE, NODES, NUM_MIXED_EDGES, Genotype, node_edge_rows
 from darts_jax.metrics import compute_eer, det_curve
+from darts_jax.data.protocols import SAME_AS_TRAIN_ATTACK, TRAIN_ATTACKS
 from darts_jax.scores import CmScores
 
 FIGURES = {"normal_cell": "normal_cell.png", "reduce_cell": "reduce_cell.png",
            "arch_trajectories": "arch_trajectories.png", "det": "det.png", "score_histograms": "score_histograms.png"}
-TRAIN_ATTACKS = tuple(f"A{i:02d}" for i in range(1, 7))
-# As in ASVspoof 2019 LA, two eval attack IDs are training systems again; the other eval attacks are unseen.
-SAME_AS_TRAIN_ATTACK = {"A16": "A04", "A19": "A06"}
 DET_TICKS_PERCENT = (0.1, 0.5, 1, 2, 5, 10, 20, 40)
 _DET_LIMITS = (0.0005, 0.55)
 _DPI = 100

@@ -10,7 +10,8 @@ from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 from darts_jax.data.protocols import load_partition
 from darts_jax.data.side_cues import side_cue_eer
 from darts_jax.data.synthetic import SIZES, _Job, _write_job, make_corpus
-from darts_jax.data.synthetic_attacks import EVAL_ATTACKS, SYSTEMS, TRAIN_ATTACKS, spoof
+from darts_jax.data.protocols import EVAL_ATTACKS, TRAIN_ATTACKS
+from darts_jax.data.synthetic_attacks import SYSTEMS, spoof
 from darts_jax.data.synthetic_speech import draw_speaker, plan_utterance, render
 
 

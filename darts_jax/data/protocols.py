@@ -18,6 +18,10 @@ BONA_FIDE_KEY = "bonafide"
 SPOOF_KEY = "spoof"
 NO_ATTACK = "-"
 PARTITIONS = ("train", "dev", "eval", "trn_h", "trn_t")
+# ASVspoof 2019 LA attack IDs: train and dev use A01-A06, eval A07-A19, of which two are train systems again.
+TRAIN_ATTACKS = tuple(f"A{i:02d}" for i in range(1, 7))
+EVAL_ATTACKS = tuple(f"A{i:02d}" for i in range(7, 20))
+SAME_AS_TRAIN_ATTACK = {"A16": "A04", "A19": "A06"}
 LA2019_PROTOCOLS = {
     "train": "ASVspoof2019.LA.cm.train.trn.txt",
     "dev": "ASVspoof2019.LA.cm.dev.trl.txt",

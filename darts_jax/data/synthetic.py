@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 
-from darts_jax.data.protocols import (LA2019_PROTOCOL_FOLDER, LA2019_PROTOCOLS, NO_ATTACK, Utterance,
-                                      la2019_audio_dir, la2019_line)
+from darts_jax.data.protocols import (EVAL_ATTACKS, LA2019_PROTOCOL_FOLDER, LA2019_PROTOCOLS, NO_ATTACK,
+                                      TRAIN_ATTACKS, Utterance, la2019_audio_dir, la2019_line)
 from darts_jax.data.spectral import SAMPLE_RATE
-from darts_jax.data.synthetic_attacks import EVAL_ATTACKS, TRAIN_ATTACKS, spoof
+from darts_jax.data.synthetic_attacks import spoof
 from darts_jax.data.synthetic_channel import apply_channel, draw_channel
 from darts_jax.data.synthetic_speech import draw_speaker, plan_utterance, render
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.fft import next_fast_len
 
+from darts_jax.data.protocols import SAME_AS_TRAIN_ATTACK
 from darts_jax.data.spectral import (SAMPLE_RATE, cepstral_envelope, filter_time_varying, frame_times,
                                      griffin_lim, hann, istft, mel_filterbank, moving_average, stft,
                                      windowed_frames)
@@ -308,11 +309,8 @@ SYSTEMS: dict[str, System] = {
     "A18": System(_cepstral_vocoder_conversion, 3.0, 1.5, 20.0),
 }
 # As in ASVspoof 2019, two eval attacks are train systems again.
-SYSTEMS["A16"] = SYSTEMS["A04"]
-SYSTEMS["A19"] = SYSTEMS["A06"]
-TRAIN_ATTACKS = tuple(f"A{i:02d}" for i in range(1, 7))
-EVAL_ATTACKS = tuple(f"A{i:02d}" for i in range(7, 20))
-_SAME_SYSTEM = {"A16": "A04", "A19": "A06"}
+for _eval_attack, _train_attack in SAME_AS_TRAIN_ATTACK.items():
+    SYSTEMS[_eval_attack] = SYSTEMS[_train_attack]
 
 
 @functools.lru_cache(maxsize=None)
@@ -320,7 +318,7 @@ def system_colouring(attack: str) -> np.ndarray:
     """Gain in dB of an attack's timbre on FILTER_BINS_HZ (0 to 8 kHz), fixed per system."""
     system = SYSTEMS[attack]
     freqs = FILTER_BINS_HZ / FILTER_BINS_HZ[-1]
-    shape_rng = np.random.default_rng([1234, int(_SAME_SYSTEM.get(attack, attack)[1:])])
+    shape_rng = np.random.default_rng([1234, int(SAME_AS_TRAIN_ATTACK.get(attack, attack)[1:])])
     # Ripples of 500-2700 Hz period: finer than speaker and room differences, like a vocoder's fingerprint.
     orders = np.arange(6, 33)
     ripple = shape_rng.standard_normal(orders.size) @ np.cos(np.pi * np.outer(orders, freqs))
