@@ -82,7 +82,6 @@ def _run(*, config, workdir, state, loaders: dict, steps_per_epoch: int, step_fn
         meta = {"config": config_lib.to_dict(config), "epoch": step // steps_per_epoch, "step": step,
                 **(meta_fn(host_state) if meta_fn else {})}
         checkpoints.save(step, host_state, meta, {name: loader.state() for name, loader in loaders.items()})
-        return host_state
 
     stop = StopRequest()
     progress, totals = None, {}
