@@ -48,7 +48,7 @@ def _cmd_score(args) -> int:
     return score_command(args.cm_scores, args.asv_scores, as_json=args.json)
 
 
-def _model_from_args(args) -> "ModelConfig":
+def _model_from_args(args):
     from darts_jax.config import ModelConfig
 
     return ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels,

@@ -19,7 +19,6 @@ import time
 import jax
 import numpy as np
 import pytest
-from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 from darts_jax import config as config_lib
 from darts_jax import loops, parallel, pipeline

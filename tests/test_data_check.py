@@ -4,7 +4,6 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 from darts_jax.cli import main
 from darts_jax.data.check import check_corpus

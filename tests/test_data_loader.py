@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 from darts_jax.data.audio import fix_length, load_audio
 from darts_jax.data.loader import BatchLoader, measure_throughput, search_loaders

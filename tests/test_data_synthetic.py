@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 from darts_jax.data.protocols import load_partition
 from darts_jax.data.side_cues import side_cue_eer

@@ -6,7 +6,6 @@ import shutil
 import jax
 import numpy as np
 import pytest
-from data_corpus import tiny_corpus  # noqa: F401  (session fixture)
 
 from darts_jax import cli, pipeline
 from darts_jax.checkpoint import CheckpointError
