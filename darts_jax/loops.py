@@ -138,13 +138,17 @@ def _check_finite(metrics: dict, step: int, checkpoints: RunCheckpoints) -> None
             + f"; stopping, {where}. Lower --lr, or check the data for silent or clipped audio.")
 
 
-def _variables(state) -> dict:
-    return {"params": state.params, "batch_stats": state.batch_stats}
+def _dev_monitor(eval_step, dev_loader, devices) -> Callable:
+    """The epoch-end hook scoring the dev partition (the supernet with its α/β, when the state has them)."""
+    def on_epoch_end(epoch, state):
+        if dev_loader is None:
+            return {}
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        scores = score(eval_step, variables, getattr(state, "arch", None), dev_loader, devices)
+        return {"dev_eer_percent": scores.eer_percent(),
+                "dev_accuracy": float(np.mean((scores.score_diffs > 0) == (scores.labels == 1)))}
 
-
-def _dev_metrics(scores: Scores) -> dict:
-    return {"dev_eer_percent": scores.eer_percent(),
-            "dev_accuracy": float(np.mean((scores.score_diffs > 0) == (scores.labels == 1)))}
+    return on_epoch_end
 
 
 def _device_batch(iterator, devices):
@@ -180,18 +184,13 @@ def search(config: SearchConfig, weight_loader, arch_loader, workdir, *, dev_loa
                                       "arch": {k: np.asarray(v).tolist() for k, v in state.arch.items()}},
                     stream="genotypes")
 
-    def on_epoch_end(epoch, state):
-        if dev_loader is None:
-            return {}
-        return _dev_metrics(score(compiled.eval_step, _variables(state), state.arch, dev_loader, devices))
-
     def meta_fn(state):
         return {"genotype": derive_genotype(state.arch, config.model.primitives).to_dict()}
 
     result = _run(config=config, workdir=workdir, state=init_search_state(config),
                   loaders={"weights": weight_loader, "arch": arch_loader}, steps_per_epoch=steps_per_epoch,
                   step_fn=step_fn, devices=devices, restart=restart, log=log, on_epoch_start=on_epoch_start,
-                  on_epoch_end=on_epoch_end, meta_fn=meta_fn)
+                  on_epoch_end=_dev_monitor(compiled.eval_step, dev_loader, devices), meta_fn=meta_fn)
     result.genotype = derive_genotype(result.state.arch, config.model.primitives)
     if log.writes:
         (Path(workdir) / "genotype.json").write_text(result.genotype.to_json() + "\n")
@@ -215,14 +214,10 @@ def train(config: TrainConfig, genotype: Genotype, train_loader, workdir, *, dev
                                                     drop_prob)
         return device_state, {**metrics, "lr": np.full(len(devices), lr)}
 
-    def on_epoch_end(epoch, state):
-        if dev_loader is None:
-            return {}
-        return _dev_metrics(score(compiled.eval_step, _variables(state), None, dev_loader, devices))
-
     result = _run(config=config, workdir=workdir, state=init_train_state(config, genotype),
                   loaders={"train": train_loader}, steps_per_epoch=_steps_per_epoch(config, train_loader),
-                  step_fn=step_fn, devices=devices, restart=restart, log=log, on_epoch_end=on_epoch_end,
+                  step_fn=step_fn, devices=devices, restart=restart, log=log,
+                  on_epoch_end=_dev_monitor(compiled.eval_step, dev_loader, devices),
                   meta_fn=lambda state: {"genotype": genotype.to_dict()}, genotype=genotype)
     result.genotype = genotype
     log.close()
