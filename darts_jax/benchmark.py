@@ -6,22 +6,21 @@ compiled memory analysis is available: peak = arguments + outputs + temporaries 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import statistics
 import time
 
 import jax
 import numpy as np
 
-from darts_jax import steps
-from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
-from darts_jax.genotype import load_genotype
-from darts_jax.state import init_search_state, init_train_state
+from darts_jax.engine.parallel import bind
+from darts_jax.spaces import get_space
+from darts_jax.tasks.search import SearchConfig, arch_step, init_search_state, weight_step
+from darts_jax.tasks.train import TrainConfig, init_train_state, train_step
 
 
 def _batch(batch_size: int, num_samples: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {"wave": (0.1 * rng.standard_normal((batch_size, num_samples))).astype(np.float32),
+    return {"inputs": (0.1 * rng.standard_normal((batch_size, num_samples))).astype(np.float32),
             "label": rng.integers(0, 2, batch_size).astype(np.int32)}
 
 
@@ -45,14 +44,15 @@ def _median_ms(run, state, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def benchmark_search(model: ModelConfig, batch_size: int, repeats: int = 5) -> dict:
+def benchmark_search(space, model, batch_size: int, repeats: int = 5) -> dict:
     """One full search step: the α/β step and the weight step, each compiled on its own."""
-    config = SearchConfig(model=model, batch_size=batch_size)
-    state = jax.device_put(init_search_state(config))
+    config = SearchConfig(model=model, space=space.name, optim=dataclasses.replace(SearchConfig.optim,
+                                                                                   batch_size=batch_size))
+    state = jax.device_put(init_search_state(space, config))
     weight_batch, arch_batch = _batch(batch_size, model.num_samples, 0), _batch(batch_size, model.num_samples, 1)
-    lr = np.float32(config.lr)
-    arch_fn = functools.partial(steps.arch_step, config=config)
-    weight_fn = functools.partial(steps.weight_step, config=config)
+    lr = np.float32(config.optim.lr)
+    arch_fn = bind(arch_step, space=space, config=config)
+    weight_fn = bind(weight_step, space=space, config=config)
     arch_step, arch_s, arch_peak = _compile(arch_fn, state, arch_batch, weight_batch, lr)
     weight_step, weight_s, weight_peak = _compile(weight_fn, state, weight_batch, lr)
 
@@ -65,13 +65,14 @@ def benchmark_search(model: ModelConfig, batch_size: int, repeats: int = 5) -> d
             "peak_bytes": max(arch_peak, weight_peak)}
 
 
-def benchmark_train(model: ModelConfig, batch_size: int, genotype: str = "pcdarts-lfcc", repeats: int = 5) -> dict:
-    config = TrainConfig(model=model, batch_size=batch_size, genotype=genotype)
-    genotype = load_genotype(genotype, model.primitives)
-    state = jax.device_put(init_train_state(config, genotype))
+def benchmark_train(space, model, batch_size: int, genotype: str = "pcdarts-lfcc", repeats: int = 5) -> dict:
+    config = TrainConfig(model=model, space=space.name, genotype=genotype,
+                         optim=dataclasses.replace(TrainConfig.optim, batch_size=batch_size))
+    genotype = space.load_genotype(genotype, model)
+    state = jax.device_put(init_train_state(space, config, genotype))
     batch = _batch(batch_size, model.num_samples, 0)
-    lr, drop = np.float32(config.lr), np.float32(0.1)
-    step, compile_s, peak = _compile(functools.partial(steps.train_step, config=config, genotype=genotype), state,
+    lr, drop = np.float32(config.optim.lr), np.float32(0.1)
+    step, compile_s, peak = _compile(bind(train_step, space=space, config=config, genotype=genotype), state,
                                      batch, lr, drop)
 
     def run(state):
@@ -81,14 +82,16 @@ def benchmark_train(model: ModelConfig, batch_size: int, genotype: str = "pcdart
     return {"step_ms": _median_ms(run, state, repeats), "compile_s": compile_s, "peak_bytes": peak}
 
 
-def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model: ModelConfig, say=print) -> dict:
+def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model, space: str = "pcdarts",
+                   say=print) -> dict:
     """{"search": {K: figures}} for each K, or {"train": figures} (the derived network has no K)."""
     def report(label, r):
         say(f"{label} batch {batch_size} on {jax.devices()[0].platform}: step {r['step_ms']:.1f} ms, "
             f"compile {r['compile_s']:.1f} s, peak {r['peak_bytes'] / 2**20:.1f} MiB")
         return r
 
+    space = get_space(space)
     if what == "train":
-        return {"train": report("train", benchmark_train(model, batch_size))}
-    return {"search": {str(k): report(f"search K={k}", benchmark_search(dataclasses.replace(model, partial_k=k),
+        return {"train": report("train", benchmark_train(space, model, batch_size))}
+    return {"search": {str(k): report(f"search K={k}", benchmark_search(space, dataclasses.replace(model, partial_k=k),
                                                                         batch_size)) for k in partial_ks}}

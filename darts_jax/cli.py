@@ -6,27 +6,28 @@ import sys
 
 
 def _cmd_params(args) -> int:
-    from darts_jax import genotype as genotype_lib
-    from darts_jax.config import ModelConfig
-    from darts_jax.network import count_network_params
-    from darts_jax.search_space import count_supernet_params
+    from jax import eval_shape as jax_eval_shape
 
-    model = ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels,
-                        partial_k=args.partial_k)
+    from darts_jax.engine.state import count_params
+    from darts_jax.spaces import get_space
+
+    space = get_space(args.space)
+    model = _model_from_args(args)
     if args.supernet:
-        weights, arch_values = count_supernet_params(model)
+        shapes = jax_eval_shape(lambda: space.init_supernet(0, model))
+        variables, arch = shapes
         print(f"supernet {args.layers} layers / {args.init_channels} channels, K = {args.partial_k}: "
-              f"{arch_values} architecture values")
-        print(weights)
+              f"{count_params(arch)} architecture values")
+        print(count_params(variables["params"]))
     else:
-        genotype = genotype_lib.load_genotype(args.genotype)
-        print(genotype.to_string())
-        print(count_network_params(model, genotype))
+        genotype = space.load_genotype(args.genotype, model)
+        print(space.genotype_text(genotype))
+        print(count_params(jax_eval_shape(lambda: space.init_network(0, model, genotype))["params"]))
     return 0
 
 
 def _cmd_make_synthetic(args) -> int:
-    from darts_jax.data.synthetic import make_corpus
+    from darts_jax.data.synthspoof.corpus import make_corpus
 
     make_corpus(args.out, size=args.size, seed=args.seed)
     return 0
@@ -43,44 +44,57 @@ def _cmd_check_data(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from darts_jax.scores import score_command
+    import json
 
-    return score_command(args.cm_scores, args.asv_scores, as_json=args.json)
+    from darts_jax.spoofing.metrics import evaluate_scores, format_report
+    from darts_jax.spoofing.scores import read_asv_scores, read_cm_scores
+
+    cm_trials = read_cm_scores(args.cm_scores)
+    asv_trials = None if args.asv_scores is None else read_asv_scores(args.asv_scores)
+    result = evaluate_scores(cm_trials, asv_trials)
+    print(format_report(result))
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 def _model_from_args(args):
-    from darts_jax.config import ModelConfig
+    from darts_jax.engine.config import replace_fields
+    from darts_jax.spaces import get_space
 
-    return ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels,
-                       partial_k=args.partial_k, num_samples=args.num_samples)
+    return replace_fields(get_space(args.space).config_type(), _given(args))
 
 
-def _run_config(cls, args, **extra):
+def _given(args) -> dict:
+    return {k: v for k, v in vars(args).items() if v is not None}
+
+
+def _run_config(cls, args):
     """A Search/TrainConfig from the flags given; flags left unset keep the dataclass defaults."""
-    import dataclasses
+    from darts_jax.engine.config import replace_fields
 
-    fields = {f.name for f in dataclasses.fields(cls)}
-    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    return cls(model=_model_from_args(args), **given, **extra)
+    return replace_fields(cls(model=_model_from_args(args), space=args.space), _given(args))
 
 
 def _cmd_search(args) -> int:
-    from darts_jax.config import SearchConfig
-    from darts_jax.parallel import maybe_initialize_distributed
-    from darts_jax.pipeline import run_search
+    from darts_jax.engine.parallel import maybe_initialize_distributed
+    from darts_jax.spoofing.pipeline import run_search
+    from darts_jax.tasks.search import SearchConfig
 
     maybe_initialize_distributed()
     config = _run_config(SearchConfig, args)
     result = run_search(config, args.data, args.workdir, restart=args.restart, quiet=args.quiet,
                         workers=args.workers)
-    print(result.genotype.to_string())
+    from darts_jax.spaces import get_space
+
+    print(get_space(config.space).genotype_text(result.genotype))
     return 0
 
 
 def _cmd_train(args) -> int:
-    from darts_jax.config import TrainConfig
-    from darts_jax.parallel import maybe_initialize_distributed
-    from darts_jax.pipeline import run_train
+    from darts_jax.engine.parallel import maybe_initialize_distributed
+    from darts_jax.spoofing.pipeline import run_train
+    from darts_jax.tasks.train import TrainConfig
 
     maybe_initialize_distributed()
     run_train(_run_config(TrainConfig, args), args.data, args.workdir, restart=args.restart, quiet=args.quiet,
@@ -91,34 +105,37 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from pathlib import Path
 
-    from darts_jax.metrics import format_report
-    from darts_jax.pipeline import load_exported, load_trained, score_partition
+    from darts_jax.spaces import get_space
+    from darts_jax.spoofing.export import load_model
+    from darts_jax.spoofing.metrics import format_report
+    from darts_jax.spoofing.pipeline import load_trained, score_corpus
 
     if (args.workdir is None) == (args.model is None):
         raise ValueError("give exactly one of --workdir (a training run) or --model (an exported model)")
     if args.model:
-        model, genotype, variables = load_exported(args.model)
-        default_out = Path(args.model) / f"scores-{args.partition}.txt"
+        space, model, genotype, variables = load_model(args.model)
+        where = Path(args.model)
     else:
         config, genotype, variables = load_trained(args.workdir)
-        model, default_out = config.model, Path(args.workdir) / f"scores-{args.partition}.txt"
-    out = Path(args.out) if args.out else default_out
-    result = score_partition(model, genotype, variables, args.data, args.partition, out,
-                             batch_size=args.batch_size, overwrite=args.overwrite)
+        space, model, where = get_space(config.space), config.model, Path(args.workdir)
+    name = args.partition if args.corpus == "2019-la" else args.corpus
+    out = Path(args.out) if args.out else where / f"scores-{name}.txt"
+    result = score_corpus(space, model, genotype, variables, args.data, out, corpus=args.corpus,
+                          partition=args.partition, batch_size=args.batch_size, overwrite=args.overwrite)
     print(format_report(result))
     print(f"scores written to {out}")
     return 0
 
 
 def _cmd_export(args) -> int:
-    from darts_jax.pipeline import export_trained
+    from darts_jax.spoofing.pipeline import export_trained
 
     print(f"model written to {export_trained(args.workdir, args.out)}")
     return 0
 
 
 def _cmd_predict(args) -> int:
-    from darts_jax.pipeline import predict_files
+    from darts_jax.spoofing.export import predict_files
 
     for path, score in predict_files(args.model, args.files):
         print(f"{path} {score:.6f}")
@@ -140,7 +157,7 @@ def _cmd_benchmark(args) -> int:
         from darts_jax.benchmark import run_benchmarks
 
         partial_ks = [int(k) for k in args.partial_k_list.split(",")]
-        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args))
+        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args), args.space)
     if args.json:
         print(json.dumps(result))
     return 0
@@ -200,12 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-path", type=float, help="final drop-path probability (default 0.2)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a partition with a trained model; writes an ASVspoof score file")
+    p = sub.add_parser("evaluate", help="score a corpus with a trained model; writes an ASVspoof score file")
     p.add_argument("--workdir", help="a training run (its newest checkpoint)")
     p.add_argument("--model", help="a folder written by `darts-jax export`")
-    p.add_argument("--data", required=True)
-    p.add_argument("--partition", default="eval", choices=("train", "dev", "eval"))
-    p.add_argument("--out", help="score file (default: scores-<partition>.txt beside the model)")
+    p.add_argument("--data", required=True, help="the corpus folder (for 2019-la the LA folder)")
+    p.add_argument("--corpus", default="2019-la", choices=("2019-la", "2021-la", "2021-df", "itw"),
+                   help="2019 LA (default), ASVspoof 2021 LA or DF eval with its keys, or In-the-Wild")
+    p.add_argument("--partition", default="eval", choices=("train", "dev", "eval"), help="2019-la only")
+    p.add_argument("--out", help="score file (default: scores-<partition or corpus>.txt beside the model)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing score file")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_evaluate)
@@ -247,11 +266,13 @@ def _add_run_flags(p) -> None:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (also at each epoch end)")
     p.add_argument("--keep-checkpoints", type=int)
     p.add_argument("--log-every", type=int)
+    p.add_argument("--init-from", help="workdir of an earlier run whose newest weights this run starts from")
     p.add_argument("--workers", type=int, default=4, help="audio decoding threads")
     p.add_argument("--quiet", action="store_true")
 
 
 def _add_model_flags(p, partial_k: bool = True) -> None:
+    p.add_argument("--space", default="pcdarts", help="search space (default pcdarts, the 2-D PC-DARTS space)")
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--init-channels", type=int, default=16)
     p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"), default="lfcc")

@@ -12,11 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from darts_jax import pipeline, report
-from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
-from darts_jax.data.synthetic import make_corpus
-from darts_jax.network import count_network_params
-from darts_jax.scores import read_cm_scores
+from darts_jax.data.synthspoof.corpus import make_corpus
+from darts_jax.engine.config import LoopConfig, OptimConfig
+from darts_jax.spaces import get_space
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.network import count_network_params
+from darts_jax.spaces.pcdarts2d.plots import architecture_section, read_genotype_records
+from darts_jax.spoofing import pipeline, report
+from darts_jax.spoofing.scores import read_cm_scores
+from darts_jax.tasks.search import SearchConfig
+from darts_jax.tasks.train import TrainConfig
 
 # Shorter audio (1 s) and smaller networks than the paper (4 s, 4/16 search, up to 16/64 training):
 # the CPU budget is 15 minutes for everything, compilation included.
@@ -28,11 +33,12 @@ class DemoConfig:
     corpus_size: str = "small"
     corpus_seed: int = 0
     search: SearchConfig = SearchConfig(
-        model=ModelConfig(layers=3, init_channels=8, num_samples=DEMO_AUDIO), batch_size=32, epochs=6,
-        warmup_epochs=2, mask=True, log_every=5)
+        model=ModelConfig(layers=3, init_channels=8, num_samples=DEMO_AUDIO, mask=True),
+        loop=LoopConfig(epochs=6, log_every=5), optim=OptimConfig(batch_size=32, lr=1e-2, lr_min=1e-3),
+        warmup_epochs=2)
     train: TrainConfig = TrainConfig(
-        model=ModelConfig(layers=4, init_channels=16, num_samples=DEMO_AUDIO), batch_size=32, epochs=16,
-        mask=True, log_every=10)
+        model=ModelConfig(layers=4, init_channels=16, num_samples=DEMO_AUDIO, mask=True),
+        loop=LoopConfig(epochs=16, log_every=10), optim=OptimConfig(batch_size=32, lr=1e-3, lr_min=1e-4))
 
 
 PAPER = {"source": "Ge et al., Interspeech 2021: ASVspoof 2019 LA eval, LFCC, 16 layers / 64 channels",
@@ -60,19 +66,20 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
 
     data = phase("corpus", lambda: make_corpus(workdir / "data", size=demo.corpus_size, seed=demo.corpus_seed))
     search = phase("search", lambda: pipeline.run_search(demo.search, data, workdir / "search", monitor_dev=False))
-    say(f"[demo] searched genotype: {search.genotype.to_string()}")
+    say(f"[demo] searched genotype: {get_space(demo.search.space).genotype_text(search.genotype)}")
     train_config = dataclasses.replace(demo.train, genotype=str(workdir / "search" / "genotype.json"))
     phase("train", lambda: pipeline.run_train(train_config, data, workdir / "train"))
     _, genotype, variables = pipeline.load_trained(workdir / "train")
     score_file = workdir / "scores-eval.txt"
     # The demo's own output: a re-run replaces the score file it wrote before.
-    metrics = phase("evaluate", lambda: pipeline.score_partition(
-        train_config.model, genotype, variables, data, "eval", score_file, overwrite=True))
-    records = report.read_genotype_records(workdir / "search" / "genotypes.jsonl")
+    metrics = phase("evaluate", lambda: pipeline.score_corpus(
+        get_space(train_config.space), train_config.model, genotype, variables, data, score_file, overwrite=True))
+    records = read_genotype_records(workdir / "search" / "genotypes.jsonl")
+    params = count_network_params(train_config.model, genotype)
     report_path = report.write_report(
-        workdir / "report", title="darts_jax demo: PC-DARTS on SynthSpoof", genotype=genotype,
-        params=count_network_params(train_config.model, genotype), metrics=metrics, timings=timings,
-        cm_scores=read_cm_scores(score_file), genotype_records=records, primitives=demo.search.model.primitives,
+        workdir / "report", title="darts_jax demo: PC-DARTS on SynthSpoof",
+        architecture=architecture_section(genotype, params, records, demo.search.model.primitives),
+        params=params, metrics=metrics, timings=timings, cm_scores=read_cm_scores(score_file),
         settings=_settings(demo), reference=PAPER)
     tdcf = "n/a" if metrics["min_tdcf"] is None else f"{metrics['min_tdcf']:.4f}"
     say(f"[demo] eval EER {metrics['eer_percent']:.2f} % (min t-DCF {tdcf}, simulated ASV scores); "
@@ -85,9 +92,9 @@ def _settings(demo: DemoConfig) -> dict:
     return {
         "corpus": f"SynthSpoof {demo.corpus_size} (seed {demo.corpus_seed})",
         "audio": f"first {s.model.num_samples / s.model.sample_rate:g} s, repeat-padded",
-        "front end": f"{s.model.frontend.upper()}, frequency masking {'on' if s.mask else 'off'}",
+        "front end": f"{s.model.frontend.upper()}, frequency masking {'on' if s.model.mask else 'off'}",
         "search": f"{s.model.layers} cells, {s.model.init_channels} channels, K = {s.model.partial_k}, "
-                  f"batch {s.batch_size}, {s.epochs} epochs ({s.warmup_epochs} warm-up)",
-        "train": f"{t.model.layers} cells, {t.model.init_channels} channels, batch {t.batch_size}, "
-                 f"{t.epochs} epochs, drop path to {t.drop_path}",
+                  f"batch {s.optim.batch_size}, {s.loop.epochs} epochs ({s.warmup_epochs} warm-up)",
+        "train": f"{t.model.layers} cells, {t.model.init_channels} channels, batch {t.optim.batch_size}, "
+                 f"{t.loop.epochs} epochs, drop path to {t.drop_path}",
     }

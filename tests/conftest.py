@@ -15,6 +15,6 @@ import pytest  # noqa: E402  (after the environment above, before anything impor
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     """The tiny SynthSpoof corpus, generated once per session and shared by every test that reads data."""
-    from darts_jax.data.synthetic import make_corpus
+    from darts_jax.data.synthspoof.corpus import make_corpus
 
     return make_corpus(tmp_path_factory.getbasetemp() / "synthspoof_tiny", size="tiny", seed=0, workers=2)

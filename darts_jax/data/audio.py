@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+# Every corpus darts_jax reads (ASVspoof 2019/2021, In-the-Wild, SynthSpoof) is at 16 kHz.
+SAMPLE_RATE = 16000
 
-def load_audio(path: str | Path, sample_rate: int = 16000, resample: bool = False) -> np.ndarray:
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool = False) -> np.ndarray:
     """Mono float32 samples in [-1, 1] of a FLAC/WAV file.
 
     A file at another rate is an error unless `resample` is set, so a corpus at the wrong rate is never

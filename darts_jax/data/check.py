@@ -5,12 +5,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from darts_jax.data.audio import load_audio
+from darts_jax.data.audio import SAMPLE_RATE, load_audio
 from darts_jax.data.protocols import (Utterance, find_la2019_protocol, scan_asvspoof2021, scan_in_the_wild,
                                       scan_partition)
 
 
-def check_corpus(data_dir: str | Path, sample_rate: int = 16000, num_workers: int = 8) -> list[str]:
+def check_corpus(data_dir: str | Path, sample_rate: int = SAMPLE_RATE, num_workers: int = 8) -> list[str]:
     """Every problem found in a corpus folder, one message each; an empty list means it is usable.
 
     The folder may be an ASVspoof 2019 LA folder (train, dev and eval, and the search halves when
@@ -67,7 +67,7 @@ def _scan_la2019(data_dir: Path) -> tuple[list[Utterance], list[str]]:
     return utterances, problems
 
 
-def check_audio(utterances: list[Utterance], sample_rate: int = 16000, num_workers: int = 8) -> list[str]:
+def check_audio(utterances: list[Utterance], sample_rate: int = SAMPLE_RATE, num_workers: int = 8) -> list[str]:
     """One message per unusable audio file (missing, undecodable, truncated, wrong rate, multichannel, empty)."""
     paths = list(dict.fromkeys(utt.path for utt in utterances))
 

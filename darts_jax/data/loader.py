@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from darts_jax.data.audio import fix_length, load_audio
+from darts_jax.data.audio import SAMPLE_RATE, fix_length, load_audio
 from darts_jax.data.protocols import Utterance, load_partition
 
 
@@ -48,7 +48,7 @@ class BatchLoader:
     def __init__(self, utterances: Sequence[Utterance], batch_size: int, *, seed: int = 0, shuffle: bool = True,
                  drop_last: bool = True, num_samples: int = 64000, random_crop: bool = False,
                  shard_index: int = 0, shard_count: int = 1, num_workers: int = 4, prefetch: int = 4,
-                 sample_rate: int = 16000, resample: bool = False):
+                 sample_rate: int = SAMPLE_RATE, resample: bool = False):
         for name, value, least in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1),
                                    ("shard_count", shard_count, 1), ("num_workers", num_workers, 1),
                                    ("prefetch", prefetch, 1), ("seed", seed, 0)):

@@ -151,11 +151,14 @@ def scan_asvspoof2021(data_dir: str | Path, track: str = "LA", key_file: str | P
     except FileNotFoundError as err:
         return [], [str(err)]
 
+    keyed = set()
+
     def parse(fields: list[str]) -> Utterance | None:
         if len(fields) < 8:
             raise ValueError(f"expected at least 8 columns (SPEAKER UTT_ID CODEC SOURCE ATTACK KEY TRIM "
                              f"SUBSET), found {len(fields)}")
         speaker, utt_id, attack, key, phase = fields[0], fields[1], fields[4], fields[5], fields[7]
+        keyed.add(utt_id)
         label = _label_from_key(key)
         if label == 1:
             attack = NO_ATTACK
@@ -166,6 +169,9 @@ def scan_asvspoof2021(data_dir: str | Path, track: str = "LA", key_file: str | P
         return Utterance(utt_id, speaker, attack, label, audio_index(utt_id))
 
     utterances, problems = _parse_rows(key_path, _split_lines(key_path), parse)
+    mismatch = _key_audio_mismatch(key_path, keyed, audio_index.stems, "flac")
+    if mismatch:
+        problems.append(mismatch)
     if not utterances and not problems and subset is not None:
         problems.append(f"{key_path}: no trial of subset {subset!r}; pass subset=None to keep every trial")
     return utterances, problems
@@ -203,7 +209,10 @@ def scan_in_the_wild(data_dir: str | Path) -> tuple[list[Utterance], list[str]]:
         attack = NO_ATTACK if label == 1 else "unknown"
         return Utterance(Path(name).stem, speaker, attack, label, data_dir / name)
 
-    return _parse_rows(path, rows[1:], parse)
+    utterances, problems = _parse_rows(path, rows[1:], parse)
+    listed = {Path(fields[columns["file"]].strip()).stem for _, fields in rows[1:] if len(fields) == len(header)}
+    mismatch = _key_audio_mismatch(path, listed, {p.stem for p in data_dir.glob("*.wav")}, "wav")
+    return utterances, problems + ([mismatch] if mismatch else [])
 
 
 def load_in_the_wild(data_dir: str | Path) -> list[Utterance]:
@@ -279,18 +288,41 @@ def _raise_problems(utterances: list[Utterance], problems: list[str]) -> list[Ut
     return utterances
 
 
-def _asvspoof2021_audio_index(data_dir: Path, track: str) -> Callable[[str], Path]:
+class _AudioIndex:
     """Maps an utterance ID to its FLAC; DF ships in parts, each with its own ASVspoof2021_DF_eval/flac."""
+
+    def __init__(self, folders: list[Path], suffix: str = ".flac"):
+        self.folders, self.suffix, self.located = folders, suffix, {}
+        for folder in folders:
+            with os.scandir(folder) as entries:
+                self.located.update((name[:-len(suffix)], folder) for name in (e.name for e in entries)
+                                    if name.endswith(suffix))
+        self.stems = set(self.located)
+
+    def __call__(self, utt_id: str) -> Path:
+        return self.located.get(utt_id, self.folders[0]) / f"{utt_id}{self.suffix}"
+
+
+def _asvspoof2021_audio_index(data_dir: Path, track: str) -> _AudioIndex:
     name = f"ASVspoof2021_{track}_eval"
     folders = [data_dir / name / "flac"] + sorted(data_dir.glob(f"{name}_part*/{name}/flac"))
     folders = [folder for folder in folders if folder.is_dir()]
     if not folders:
         raise FileNotFoundError(f"{data_dir}: no {name}/flac folder; --data must name the folder that holds "
                                 f"{name}/ (or its {name}_partNN/ parts)")
-    if len(folders) == 1:
-        return lambda utt_id: folders[0] / f"{utt_id}.flac"
-    located = {}
-    for folder in folders:
-        with os.scandir(folder) as entries:
-            located.update((Path(entry.name).stem, folder) for entry in entries)
-    return lambda utt_id: located.get(utt_id, folders[0]) / f"{utt_id}.flac"
+    return _AudioIndex(folders)
+
+
+def _key_audio_mismatch(key_path: Path, keyed: set[str], audio: set[str], kind: str, shown: int = 5) -> str | None:
+    """The problem of a key whose utterances and the audio files differ, with counts and the first ids."""
+    missing, extra = sorted(keyed - audio), sorted(audio - keyed)
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of its {len(keyed)} utterance(s) have no {kind} file "
+                     f"(first: {', '.join(missing[:shown])})")
+    if extra:
+        parts.append(f"{len(extra)} {kind} file(s) are not in it (first: {', '.join(extra[:shown])})")
+    return (f"{key_path}: the key does not match the audio: " + "; ".join(parts)
+            + ". Use the key of this release, or the audio it was made for")

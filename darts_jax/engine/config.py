@@ -1,0 +1,110 @@
+"""Run configuration: frozen dataclasses, serialised to JSON with every run, and the configs shared by tasks.
+
+A task's config nests a `LoopConfig` (the run driver's), an `OptimConfig` (the weights') and its
+search space's model config. `from_dict` names the offending field of bad input; `field_types`
+lets a caller pick the type of a field that depends on the data (a space's model config).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """What the run driver needs: how long, how often to log and checkpoint, and the seed."""
+    epochs: int = 50
+    steps_per_epoch: int | None = None  # None: one pass over the task's main loader
+    log_every: int = 20
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    seed: int = 123
+    # A run to take the initial weights (params and BatchNorm statistics) from; a resumed run ignores it.
+    init_from: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """The network weights' optimiser: Adam with coupled L2, cosine from lr to lr_min over the epochs."""
+    batch_size: int = 64
+    lr: float = 1e-2
+    lr_min: float = 1e-3
+    weight_decay: float = 3e-4
+    class_weights: tuple[float, float] = (1.0, 9.0)  # per class index: (spoof, bona fide) for spoofing
+
+
+def to_dict(config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(cls, data: dict, where: str = "config", field_types: dict | None = None):
+    """Builds `cls` from a JSON dict, naming the offending field on bad input."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known fields are {sorted(fields)}")
+    hints = {**typing.get_type_hints(cls), **(field_types or {})}
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, where):
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is float and isinstance(value, int):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def save_json(config, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n")
+
+
+def load_json(cls, path: str | Path, field_types: dict | None = None):
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    return from_dict(cls, data, str(path), field_types)
+
+
+
+
+def replace_fields(config, values: dict):
+    """`config` with every field named in `values` replaced, at any depth of nested configs.
+
+    Field names are unique across a task's nested configs, so one flat set of command-line flags
+    addresses them all; names that are not fields are ignored.
+    """
+    changes = {}
+    for f in dataclasses.fields(config):
+        current = getattr(config, f.name)
+        if dataclasses.is_dataclass(current):
+            changes[f.name] = replace_fields(current, values)
+        elif f.name in values:
+            changes[f.name] = values[f.name]
+    return dataclasses.replace(config, **changes)
+
+
+def field_names(cls) -> list[str]:
+    """Every field name of a config class and of the configs nested in it (defaults decide the nesting)."""
+    names = []
+    for f in dataclasses.fields(cls):
+        names.append(f.name)
+        if dataclasses.is_dataclass(f.type) or (f.default is not dataclasses.MISSING and dataclasses.is_dataclass(f.default)):
+            names += field_names(type(f.default) if f.default is not dataclasses.MISSING else f.type)
+    return names

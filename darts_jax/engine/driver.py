@@ -1,0 +1,173 @@
+"""The run driver: one loop for every task, knowing nothing of NAS or of the task's data.
+
+`run` resumes from the newest usable checkpoint (or takes initial weights from another run with
+`init_from`), steps through epochs, logs, stops on non-finite metrics, checkpoints every N steps and
+at each epoch end, and on SIGTERM or SIGINT finishes the step in flight, saves and returns.
+
+Metrics are read one step late: step N + 1 is dispatched before step N's metrics are fetched, so the
+host never waits on the device between steps (nanodo does the same). The run syncs only where it
+must: at checkpoints, epoch ends and stops. A non-finite value still names the step that made it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+
+from darts_jax.engine import config as config_lib
+from darts_jax.engine import parallel
+from darts_jax.engine.checkpoint import RunCheckpoints, check_same_shapes, discard_checkpoints, load_weights
+from darts_jax.engine.config import LoopConfig
+from darts_jax.engine.runlog import RunLog
+from darts_jax.engine.signals import StopRequest
+
+
+@dataclasses.dataclass
+class RunResult:
+    state: Any  # host copy of the final state
+    step: int
+    interrupted: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """What a task adds to the loop; each hook sees host copies of the state."""
+    check_meta: Callable[[dict], None] | None = None  # refuses a checkpoint of another architecture
+    after_restore: Callable[[], None] | None = None  # the run's settings are accepted (write genotype.json)
+    on_epoch_start: Callable[[int, Any], None] | None = None
+    on_epoch_end: Callable[[int, Any], dict | None] | None = None  # extra epoch summary values
+    meta: Callable[[Any], dict] | None = None  # extra checkpoint meta
+
+
+def steps_per_epoch(loop: LoopConfig, loader) -> int:
+    return loop.steps_per_epoch or loader.steps_per_epoch
+
+
+def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Callable, devices, log: RunLog,
+        epoch_steps: int, hooks: Hooks = Hooks(), restart: bool = False) -> RunResult:
+    """Drives `step_fn(device_state, epoch, iterators) -> (device_state, device metrics)` to loop.epochs.
+
+    `config` is the whole run config, written to `config.json` and into every checkpoint's meta.
+    """
+    workdir = Path(workdir)
+    if restart:
+        discard_checkpoints(workdir, log.say)
+    checkpoints = RunCheckpoints(workdir, loop.keep_checkpoints)
+    restored = checkpoints.restore_latest(state, hooks.check_meta)
+    if restored is not None:
+        step, state, meta, cursors = restored
+        for name, loader in loaders.items():
+            loader.restore(cursors[name])
+        log.say(f"resuming {workdir} from the checkpoint at step {step} (epoch {step // epoch_steps})")
+    elif loop.init_from:
+        state = _with_weights_of(state, loop.init_from, log)
+    config_lib.save_json(config, workdir / "config.json")
+    if hooks.after_restore and log.writes:
+        hooks.after_restore()
+    step = int(state.step)
+    total = loop.epochs * epoch_steps
+    device_state = parallel.replicate(state, devices)
+    iterators = {name: iter(loader) for name, loader in loaders.items()}
+
+    def save():
+        host_state = parallel.unreplicate(device_state)
+        meta = {"config": config_lib.to_dict(config), "epoch": step // epoch_steps, "step": step,
+                **(hooks.meta(host_state) if hooks.meta else {})}
+        checkpoints.save(step, host_state, meta, {name: loader.state() for name, loader in loaders.items()})
+
+    epoch_totals = _EpochTotals()
+    progress, pending = None, None
+
+    def settle():
+        """Fetches and records the metrics of the last dispatched step."""
+        nonlocal pending
+        if pending is None:
+            return
+        done_step, epoch, device_metrics = pending
+        pending = None
+        metrics = {k: float(v[0]) for k, v in jax.device_get(device_metrics).items()}
+        _check_finite(metrics, done_step, checkpoints)
+        epoch_totals.add(metrics)
+        progress.update(1)
+        progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+        if done_step % loop.log_every == 0:
+            log.scalars(done_step, {"epoch": epoch, **metrics})
+
+    stop = StopRequest()
+    with stop.installed():
+        while step < total:
+            epoch = step // epoch_steps
+            if progress is None:
+                if hooks.on_epoch_start:
+                    hooks.on_epoch_start(epoch, parallel.unreplicate(device_state))
+                progress = log.progress(epoch_steps, step % epoch_steps, f"epoch {epoch}")
+                epoch_totals = _EpochTotals()
+            device_state, device_metrics = step_fn(device_state, epoch, iterators)
+            step += 1
+            settle()
+            pending = (step, epoch, device_metrics)
+            epoch_done = step % epoch_steps == 0
+            if not (epoch_done or step % loop.checkpoint_every == 0 or stop):
+                continue
+            settle()
+            if epoch_done:
+                progress.close()
+                progress = None
+                summary = epoch_totals.means()
+                if hooks.on_epoch_end:
+                    summary.update(hooks.on_epoch_end(epoch, parallel.unreplicate(device_state)) or {})
+                log.scalars(step, {"epoch": epoch, **summary}, stream="epochs")
+                log.say(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+            save()
+            if stop:
+                checkpoints.close()
+                log.say(f"{stop.signal_name}: stopped after step {step}, checkpoint saved. "
+                        f"Run the same command again to resume from it.")
+                return RunResult(parallel.unreplicate(device_state), step, interrupted=True)
+    settle()
+    if progress is not None:
+        progress.close()
+    host_state = parallel.unreplicate(device_state)
+    if not checkpoints.steps() or checkpoints.steps()[-1] != step:
+        save()
+    checkpoints.close()
+    return RunResult(host_state, step, interrupted=False)
+
+
+class _EpochTotals:
+    """Sums of the step metrics of the steps this process ran in the current epoch."""
+
+    def __init__(self):
+        self.sums, self.count = {}, 0
+
+    def add(self, metrics: dict) -> None:
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+    def means(self) -> dict:
+        return {k: v / self.count for k, v in self.sums.items()}
+
+
+def _with_weights_of(state, source, log: RunLog):
+    step, weights = load_weights(source)
+    for name in ("params", "batch_stats"):
+        check_same_shapes(getattr(state, name), weights[name], f"{source} (step {step})")
+    log.say(f"initial weights from {source}, its checkpoint at step {step}")
+    as_state = jax.tree.map(lambda like, value: value.astype(like.dtype), {"params": state.params,
+                            "batch_stats": state.batch_stats}, weights)
+    return state.replace(**as_state)
+
+
+def _check_finite(metrics: dict, step: int, checkpoints: RunCheckpoints) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        checkpoints.wait()
+        saved = checkpoints.steps()
+        where = f"the last good checkpoint (step {saved[-1]}) is intact" if saved else "no checkpoint was written"
+        raise FloatingPointError(
+            f"step {step}: non-finite " + ", ".join(f"{k} = {v}" for k, v in bad.items())
+            + f"; stopping, {where}. Lower --lr, or check the data for silent or clipped audio.")

@@ -1,0 +1,86 @@
+"""Data parallelism: the one place where step functions are compiled, with `jax.pmap`.
+
+Each step is written once for one device (darts_jax.tasks) and mapped over the local devices with a
+named axis; state is replicated (leading device axis) and batches are split along it. Across hosts,
+every process feeds its own local devices with its own data shard and the collectives span all devices.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Callable
+
+import jax
+import numpy as np
+
+from darts_jax.engine import collectives
+
+AXIS = "devices"
+
+
+def maybe_initialize_distributed() -> None:
+    """Multi-host runs: JAX's own discovery (TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS et al.)."""
+    if os.environ.get("DARTS_JAX_DISTRIBUTED") == "1":
+        jax.distributed.initialize()
+
+
+def local_devices(count: int | None = None) -> list:
+    devices = jax.local_devices()
+    if count is not None:
+        if not 1 <= count <= len(devices):
+            raise ValueError(f"devices: asked for {count}, but this process has {len(devices)}")
+        devices = devices[:count]
+    return devices
+
+
+def check_global_batch(batch_size: int, field: str = "batch_size") -> int:
+    """The per-host batch, after checking the global batch divides over every device."""
+    if batch_size % jax.device_count():
+        raise ValueError(f"{field}: {batch_size} does not divide by the {jax.device_count()} devices; "
+                         f"use a multiple of {jax.device_count()}")
+    return batch_size // jax.process_count()
+
+
+def replicate(tree, devices):
+    """One copy per device, laid out exactly as pmap lays out its outputs.
+
+    pmap's compile cache keys on input sharding, whose mesh carries the axis name: a state replicated
+    any other way would be traced and compiled a second time when the step's own output is fed back.
+    """
+    if not jax.tree.leaves(tree):
+        return tree
+    stacked = jax.tree.map(lambda x: np.broadcast_to(x, (len(devices),) + np.shape(x)), jax.device_get(tree))
+    return jax.pmap(lambda t: t, axis_name=AXIS, devices=devices)(stacked)
+
+
+def unreplicate(tree):
+    """The first device's copy, fetched to the host."""
+    return jax.device_get(jax.tree.map(lambda x: x[0], tree))
+
+
+def shard_batch(arrays: dict, num_devices: int) -> dict:
+    """Host arrays of shape (batch, ...) as (devices, per-device batch, ...)."""
+    size = len(next(iter(arrays.values())))
+    if size % num_devices:
+        raise ValueError(f"batch of {size} does not divide over {num_devices} devices")
+    return {k: np.asarray(v).reshape(num_devices, size // num_devices, *np.shape(v)[1:]) for k, v in arrays.items()}
+
+
+def bind(step: Callable, **static) -> Callable:
+    """`step` with its static (keyword-only) arguments fixed, keeping its name for traces and profiles."""
+    return functools.update_wrapper(functools.partial(step, **static), step)
+
+
+def pmap(fn: Callable, devices, in_axes, donate_state: bool = True) -> Callable:
+    """`fn` (written for one device) mapped over `devices`; its batch sums become global sums.
+
+    The axis is given to the traced code through `collectives.mapped_over`, never as an argument,
+    so layers and steps need no axis field. With `donate_state`, argument 0 (the state) is donated.
+    """
+    def mapped(*args):
+        with collectives.mapped_over(AXIS):
+            return fn(*args)
+
+    functools.update_wrapper(mapped, fn)
+    return jax.pmap(mapped, axis_name=AXIS, in_axes=in_axes, devices=devices,
+                    donate_argnums=(0,) if donate_state else ())

@@ -1,0 +1,60 @@
+"""The model config of the 2-D PC-DARTS space (spec §2, §5.2): front end, size, K, primitives.
+
+Every field but `depthwise` and `mask` decides the shapes of the state; a checkpoint refuses to resume
+under a different value of any of them.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from darts_jax.data.audio import SAMPLE_RATE
+
+PRIMITIVES = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+FRONTENDS = ("lfcc", "lfb", "spec")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    frontend: str = "lfcc"
+    layers: int = 4
+    init_channels: int = 16
+    partial_k: int = 2
+    primitives: tuple[str, ...] = PRIMITIVES
+    num_classes: int = 2
+    sample_rate: int = SAMPLE_RATE
+    num_samples: int = 64000
+    # How depthwise convolutions are lowered; "auto" picks per backend (spec/jax_notes §7).
+    # Same parameters and results either way, so it is not part of the architecture.
+    depthwise: str = "auto"
+    # Frequency masking of the features in training (spec §6); no effect on shapes or evaluation.
+    mask: bool = False
+
+    def __post_init__(self):
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"frontend: {self.frontend!r} is not one of {', '.join(FRONTENDS)}")
+        if self.layers < 1:
+            raise ValueError(f"layers: {self.layers} must be at least 1")
+        if self.init_channels < 2 or self.init_channels % 2:
+            raise ValueError(f"init_channels: {self.init_channels} must be an even number >= 2")
+        if self.partial_k < 1 or self.init_channels % self.partial_k:
+            raise ValueError(
+                f"partial_k: {self.partial_k} must be >= 1 and divide init_channels ({self.init_channels})")
+        unknown = [p for p in self.primitives if p not in PRIMITIVES]
+        if unknown:
+            raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(PRIMITIVES)}")
+        if not set(self.primitives) - {"none"}:
+            raise ValueError("primitives: needs at least one operation other than 'none'")
+        if self.depthwise not in ("auto", "grouped", "dense"):
+            raise ValueError(f"depthwise: {self.depthwise!r} must be auto, grouped or dense")
+
+
+SHAPE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("depthwise", "mask"))

@@ -1,0 +1,369 @@
+"""Discrete cell architectures (genotypes): derivation from α/β, text and JSON forms, validation.
+
+A genotype lists, for each of a cell's 4 intermediate nodes, two (op, input) pairs. Input 0 is
+s0, 1 is s1 and 2+ are earlier nodes, so node i (0-based) may read inputs 0..i+1. The text form
+is exactly what the authors' PyTorch code prints (spec Appendix), because that is what users paste.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple, NoReturn
+
+import numpy as np
+
+from darts_jax.relaxations import edge_weights, softmax_np
+from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
+
+NODES = 4
+INPUTS_PER_NODE = 2
+EDGES_PER_CELL = NODES * INPUTS_PER_NODE
+NUM_MIXED_EDGES = sum(2 + node for node in range(NODES))
+CONCAT = tuple(range(2, 2 + NODES))
+NONE = "none"
+ARCH_KEYS = ("alphas_normal", "alphas_reduce", "betas_normal", "betas_reduce")
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+@dataclasses.dataclass(frozen=True)
+class Genotype:
+    normal: tuple[tuple[str, int], ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[tuple[str, int], ...]
+    reduce_concat: tuple[int, ...]
+
+    def __post_init__(self):
+        # Lists (from JSON or hand-written code) become tuples so that equal genotypes compare equal.
+        for name in ("normal", "reduce"):
+            object.__setattr__(self, name, tuple(tuple(edge) for edge in getattr(self, name)))
+        for name in ("normal_concat", "reduce_concat"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def to_dict(self) -> dict:
+        return {name: [list(item) if isinstance(item, tuple) else item for item in getattr(self, name)]
+                for name in _FIELDS}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text_or_dict: str | Mapping, primitives: Sequence[str] = PRIMITIVES,
+                  where: str = "genotype JSON") -> Genotype:
+        """Reads the form written by `to_json` (a JSON string or the decoded dict) and validates it."""
+        data = text_or_dict
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: line {err.lineno} column {err.colno}: not valid JSON ({err.msg})") from None
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected a JSON object with fields {list(_FIELDS)}, got {type(data).__name__}")
+        missing = [name for name in _FIELDS if name not in data]
+        unknown = sorted(set(data) - set(_FIELDS))
+        if missing or unknown:
+            raise ValueError(f"{where}: missing field(s) {missing}, unknown field(s) {unknown}; "
+                             f"a genotype has exactly the fields {list(_FIELDS)}")
+        for name in ("normal", "reduce"):
+            edges = data[name]
+            if not isinstance(edges, (list, tuple)) or not all(
+                    isinstance(edge, (list, tuple)) and len(edge) == 2 for edge in edges):
+                raise ValueError(f"{where}: field {name!r} must be a list of [op_name, input_index] pairs, "
+                                 f"got {edges!r}")
+        for name in ("normal_concat", "reduce_concat"):
+            if not isinstance(data[name], (list, tuple)):
+                raise ValueError(f"{where}: field {name!r} must be a list of node indices, got {data[name]!r}")
+        genotype = cls(**{name: data[name] for name in _FIELDS})
+        validate(genotype, primitives, where)
+        return genotype
+
+    def to_string(self) -> str:
+        """The PyTorch printed form: `Genotype(normal=[('sep_conv_5x5', 0), ...], normal_concat=range(2, 6), ...)`."""
+        return (f"Genotype(normal={_edges_text(self.normal)}, normal_concat={_concat_text(self.normal_concat)}, "
+                f"reduce={_edges_text(self.reduce)}, reduce_concat={_concat_text(self.reduce_concat)})")
+
+
+def _edges_text(edges) -> str:
+    return "[" + ", ".join(f"({op!r}, {source})" for op, source in edges) + "]"
+
+
+def _concat_text(concat) -> str:
+    if concat and concat == tuple(range(concat[0], concat[0] + len(concat))):
+        return f"range({concat[0]}, {concat[-1] + 1})"
+    return "[" + ", ".join(str(node) for node in concat) + "]"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(genotype: Genotype, primitives: Sequence[str] = PRIMITIVES, where: str = "genotype") -> None:
+    """Raises ValueError naming the cell, edge and node of the first thing wrong with `genotype`."""
+    usable = [p for p in primitives if p != NONE]
+    for cell in ("normal", "reduce"):
+        edges = getattr(genotype, cell)
+        if len(edges) != EDGES_PER_CELL:
+            raise ValueError(f"{where}: {cell} cell has {len(edges)} edges; a cell needs exactly "
+                             f"{EDGES_PER_CELL} ({INPUTS_PER_NODE} inputs for each of {NODES} nodes)")
+        for index, edge in enumerate(edges):
+            node = index // INPUTS_PER_NODE
+            at = f"{where}: {cell}[{index}] (node {node})"
+            if len(edge) != 2:
+                raise ValueError(f"{at}: expected an (op_name, input_index) pair, got {edge!r}")
+            op, source = edge
+            if op == NONE:
+                raise ValueError(f"{at}: {NONE!r} (the zero op) cannot be a cell edge; use one of {', '.join(usable)}")
+            if not isinstance(op, str) or op not in usable:
+                raise ValueError(f"{at}: unknown op {op!r}; known ops are {', '.join(usable)}")
+            if not _is_int(source):
+                raise ValueError(f"{at}: input index {source!r} is not an integer")
+            if not 0 <= source <= node + 1:
+                raise ValueError(f"{at}: input index {source!r} is out of range; node {node} may take inputs "
+                                 f"0..{node + 1} (0 = s0, 1 = s1, 2+ = earlier nodes)")
+        concat = getattr(genotype, f"{cell}_concat")
+        if (not concat or not all(_is_int(n) and CONCAT[0] <= n <= CONCAT[-1] for n in concat)
+                or len(set(concat)) != len(concat)):
+            raise ValueError(f"{where}: {cell}_concat {list(concat)} must be distinct node indices in "
+                             f"{CONCAT[0]}..{CONCAT[-1]} (at least one)")
+
+
+# ----------------------------------------------------------------------------------- derivation
+
+def node_edge_rows(node: int) -> slice:
+    """Rows of the (14, n_ops) α array holding node `node`'s incoming edges; row j reads state j."""
+    start = sum(2 + earlier for earlier in range(node))
+    return slice(start, start + 2 + node)
+
+
+# Node i's incoming edges are the α/β rows NODE_BOUNDS[i] .. NODE_BOUNDS[i + 1] - 1.
+NODE_BOUNDS = tuple(node_edge_rows(node).start for node in range(NODES)) + (NUM_MIXED_EDGES,)
+
+
+def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str) -> tuple[tuple[str, int], ...]:
+    alphas = np.asarray(alphas, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)
+    if alphas.shape != (NUM_MIXED_EDGES, len(primitives)):
+        raise ValueError(f"alphas_{cell}: shape {alphas.shape}, expected ({NUM_MIXED_EDGES}, {len(primitives)}) "
+                         f"for {len(primitives)} primitives")
+    if betas.shape != (NUM_MIXED_EDGES,):
+        raise ValueError(f"betas_{cell}: shape {betas.shape}, expected ({NUM_MIXED_EDGES},)")
+    for name, values in ((f"alphas_{cell}", alphas), (f"betas_{cell}", betas)):
+        bad_rows = np.flatnonzero(~np.isfinite(values.reshape(NUM_MIXED_EDGES, -1)).all(axis=1))
+        if bad_rows.size:
+            raise ValueError(f"{name}: non-finite values in rows {bad_rows.tolist()}; the search diverged, "
+                             f"so no genotype can be derived")
+    usable = np.array([p != NONE for p in primitives])
+    if not usable.any():
+        raise ValueError(f"primitives {list(primitives)}: no op other than {NONE!r} to choose")
+    op_weights = softmax_np(alphas)
+    edge_weights_E = edge_weights(betas, NODE_BOUNDS)
+    edges = []
+    for node in range(NODES):
+        rows = node_edge_rows(node)
+        weights = op_weights[rows] * edge_weights_E[rows, None]
+        weights = np.where(usable, weights, -np.inf)
+        # Ties go to the lower source index (stable sort) and the earlier primitive (argmax takes the
+        # first maximum), as upstream PC-DARTS's sorted() and strict `>` comparison do.
+        strongest = np.argsort(-weights.max(axis=1), kind="stable")[:INPUTS_PER_NODE]
+        edges += [(primitives[int(np.argmax(weights[source]))], int(source)) for source in strongest]
+    return tuple(edges)
+
+
+def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
+    """Discrete cells from α·β (spec §2.5); `arch` maps ARCH_KEYS to numpy or jax arrays."""
+    missing = [key for key in ARCH_KEYS if key not in arch]
+    if missing:
+        raise ValueError(f"arch: missing {missing}; expected keys {list(ARCH_KEYS)}")
+    normal, reduce = (_derive_cell(arch[f"alphas_{cell}"], arch[f"betas_{cell}"], primitives, cell)
+                      for cell in ("normal", "reduce"))
+    return Genotype(normal, CONCAT, reduce, CONCAT)
+
+
+def _random_cell(rng: np.random.Generator, ops: list[str]) -> tuple[tuple[str, int], ...]:
+    edges = []
+    for node in range(NODES):
+        sources = rng.choice(node + 2, size=INPUTS_PER_NODE, replace=False)
+        edges += [(ops[int(rng.integers(len(ops)))], int(source)) for source in sources]
+    return tuple(edges)
+
+
+def random_genotype(seed: int, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
+    """A uniformly drawn valid cell pair: distinct inputs per node, ops other than 'none'."""
+    ops = [p for p in primitives if p != NONE]
+    if not ops:
+        raise ValueError(f"primitives {list(primitives)}: no op other than {NONE!r} to choose")
+    rng = np.random.default_rng(seed)
+    normal = _random_cell(rng, ops)
+    reduce = _random_cell(rng, ops)
+    return Genotype(normal, CONCAT, reduce, CONCAT)
+
+
+# -------------------------------------------------------------------------------- text parsing
+
+class _Token(NamedTuple):
+    kind: str  # "str", "int", "name", "punct" or "end"
+    value: str | int
+    offset: int
+    raw: str
+
+
+_TOKEN_RE = re.compile(r"""(?P<str>'[^'\\]*'|"[^"\\]*")|(?P<int>-?\d+)|(?P<name>[A-Za-z_]\w*)|(?P<punct>[()\[\],=])""")
+_SPACE_RE = re.compile(r"\s*")
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while True:
+        pos = _SPACE_RE.match(text, pos).end()
+        if pos == len(text):
+            return tokens + [_Token("end", "", pos, "")]
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            raise ValueError(f"genotype string: offset {pos}: unexpected character {text[pos]!r} "
+                             f"(near {text[max(0, pos - 15):pos + 15]!r})")
+        kind, raw = match.lastgroup, match.group()
+        value = raw[1:-1] if kind == "str" else int(raw) if kind == "int" else raw
+        tokens.append(_Token(kind, value, pos, raw))
+        pos = match.end()
+
+
+class _Cursor:
+    """Walks the token list; every failed expectation names the offset and the token found."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def at(self, literal: str) -> bool:
+        token = self.peek()
+        return token.kind in ("punct", "name") and token.value == literal
+
+    def fail(self, expected: str) -> NoReturn:
+        token = self.peek()
+        found = "end of text" if token.kind == "end" else repr(token.raw)
+        near = self.text[max(0, token.offset - 15):token.offset + 15]
+        raise ValueError(f"genotype string: offset {token.offset}: expected {expected}, found {found} (near {near!r})")
+
+    def take(self, kind: str, expected: str, value: str | None = None):
+        token = self.peek()
+        if token.kind != kind or (value is not None and token.value != value):
+            self.fail(expected)
+        self.index += 1
+        return token.value
+
+    def take_literal(self, literal: str) -> None:
+        """Consumes a given keyword (`Genotype`, `range`) or punctuation mark."""
+        self.take("name" if literal[0].isalpha() else "punct", repr(literal), literal)
+
+
+def _parse_sequence(cursor: _Cursor, parse_item, what: str) -> tuple:
+    """`[item, ...]` or `(item, ...)`, trailing comma allowed."""
+    if cursor.at("["):
+        closer = "]"
+    elif cursor.at("("):
+        closer = ")"
+    else:
+        cursor.fail(f"'[' opening {what}")
+    cursor.index += 1
+    items = []
+    while not cursor.at(closer):
+        items.append(parse_item(cursor))
+        if not cursor.at(closer):
+            cursor.take("punct", f"',' or '{closer}'", ",")
+    cursor.take_literal(closer)
+    return tuple(items)
+
+
+def _parse_edge(cursor: _Cursor) -> tuple[str, int]:
+    cursor.take_literal("(")
+    op = cursor.take("str", "an op name in quotes")
+    cursor.take_literal(",")
+    source = cursor.take("int", "an input index")
+    cursor.take_literal(")")
+    return op, source
+
+
+def _parse_concat(cursor: _Cursor) -> tuple[int, ...]:
+    if cursor.at("range"):
+        cursor.take_literal("range")
+        cursor.take_literal("(")
+        first = cursor.take("int", "the first node of range(a, b)")
+        cursor.take_literal(",")
+        stop = cursor.take("int", "the end of range(a, b)")
+        cursor.take_literal(")")
+        return tuple(range(first, stop))
+    return _parse_sequence(cursor, lambda c: c.take("int", "a node index"), "a list of node indices")
+
+
+def parse_genotype(text: str, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
+    """Parses the PyTorch printed form without eval; keyword order and whitespace are free."""
+    cursor = _Cursor(text)
+    cursor.take_literal("Genotype")
+    cursor.take_literal("(")
+    fields = {}
+    while not cursor.at(")"):
+        offset = cursor.peek().offset
+        name = cursor.take("name", f"a field name ({', '.join(_FIELDS)})")
+        if name not in _FIELDS:
+            raise ValueError(f"genotype string: offset {offset}: unknown field {name!r}; "
+                             f"fields are {', '.join(_FIELDS)}")
+        if name in fields:
+            raise ValueError(f"genotype string: offset {offset}: field {name!r} given twice")
+        cursor.take_literal("=")
+        fields[name] = (_parse_concat(cursor) if name.endswith("_concat")
+                        else _parse_sequence(cursor, _parse_edge, "a list of (op, input) pairs"))
+        if not cursor.at(")"):
+            cursor.take("punct", "',' or ')'", ",")
+    cursor.take_literal(")")
+    cursor.take("end", "end of text")
+    missing = [name for name in _FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"genotype string: missing field(s) {', '.join(missing)}")
+    genotype = Genotype(**fields)
+    validate(genotype, primitives, "genotype string")
+    return genotype
+
+
+# ------------------------------------------------------------------------------ known + loading
+
+KNOWN_GENOTYPES = {
+    # The authors' README "reported best architecture" (masked LFCC), spec §2.6.
+    "pcdarts-lfcc": Genotype(
+        normal=(("sep_conv_5x5", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 2), ("dil_conv_5x5", 0),
+                ("avg_pool_3x3", 2), ("max_pool_3x3", 3), ("avg_pool_3x3", 2), ("avg_pool_3x3", 4)),
+        normal_concat=CONCAT,
+        reduce=(("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_3x3", 2), ("avg_pool_3x3", 0),
+                ("dil_conv_5x5", 2), ("sep_conv_3x3", 3), ("dil_conv_3x3", 2), ("avg_pool_3x3", 4)),
+        reduce_concat=CONCAT,
+    ),
+}
+
+
+def load_genotype(spec: str, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
+    """`spec` is a name in KNOWN_GENOTYPES, a path to a JSON file written by `to_json`, or a
+    `Genotype(...)` string. A known name wins over a file of the same name."""
+    if spec in KNOWN_GENOTYPES:
+        genotype = KNOWN_GENOTYPES[spec]
+        validate(genotype, primitives, f"known genotype {spec!r}")
+        return genotype
+    if spec.lstrip().startswith("Genotype"):
+        return parse_genotype(spec, primitives)
+    forms = (f"a known name ({', '.join(sorted(KNOWN_GENOTYPES))}), a path to a genotype JSON file, "
+             f"or a string 'Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)'")
+    path = Path(spec)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a UTF-8 text file; expected genotype JSON as written by "
+                             f"Genotype.to_json") from None
+        return Genotype.from_json(text, primitives, where=str(path))
+    if path.suffix == ".json" or "/" in spec:
+        raise FileNotFoundError(f"genotype file {spec} does not exist; a genotype is {forms}")
+    raise ValueError(f"genotype {spec!r} is not recognised; a genotype is {forms}")

@@ -1,0 +1,69 @@
+"""Model folders: a trained network as JSON (config, genotype) and orbax weights, and predictions from one.
+
+A model folder is self-contained: `load_model` needs only darts_jax and the folder, not the run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from darts_jax.data.audio import fix_length, load_audio
+from darts_jax.engine import parallel
+from darts_jax.spaces import get_space
+from darts_jax.engine import config as config_lib
+from darts_jax.tasks import evaluate
+from darts_jax.tasks.train import TrainConfig
+
+MODEL_FILE = "model.json"
+FORMAT = "darts_jax-model-1"
+
+
+def export_model(out_dir: str | Path, config: TrainConfig, genotype, variables: dict) -> Path:
+    """Writes a model folder; refuses a folder that exists and is not empty."""
+    out_dir = Path(out_dir).resolve()
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new --out folder")
+    space = get_space(config.space)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "config": config_lib.to_dict(config), "genotype": space.genotype_to_dict(genotype)}
+    (out_dir / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(out_dir / "variables", variables)
+    return out_dir
+
+
+def load_model(model_dir: str | Path):
+    """(space, model config, genotype, variables) of a model folder written by `export_model`."""
+    model_dir = Path(model_dir).resolve()
+    meta_path = model_dir / MODEL_FILE
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path} not found: --model must be a folder written by `darts-jax export`")
+    meta = json.loads(meta_path.read_text())
+    space = get_space(meta["config"].get("space", "pcdarts"))
+    model = config_lib.from_dict(space.config_type, meta["config"]["model"], f"{meta_path} config.model")
+    genotype = space.genotype_from_dict(meta["genotype"], model, str(meta_path))
+    template = jax.tree.map(ocp.utils.to_shape_dtype_struct, space.init_network(0, model, genotype))
+    with ocp.StandardCheckpointer() as checkpointer:
+        variables = checkpointer.restore(model_dir / "variables", template)
+    return space, model, genotype, variables
+
+
+def predict_files(model_dir, paths: list[str], batch_size: int = 16) -> list[tuple[str, float]]:
+    """(path, bona fide logit) per audio file, with the training's first-4-s repeat padding."""
+    space, model, genotype, variables = load_model(model_dir)
+    device = parallel.local_devices(1)
+    params, batch_stats = parallel.replicate((variables["params"], variables["batch_stats"]), device)
+    eval_step = evaluate.compile_eval_step(space, model, genotype, device)
+    results = []
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        wave_BxS = np.zeros((batch_size, model.num_samples), np.float32)
+        for row, path in enumerate(chunk):
+            wave_BxS[row] = fix_length(load_audio(path, model.sample_rate), model.num_samples)
+        out = jax.device_get(eval_step(params, batch_stats, None, {"inputs": wave_BxS[None]}))
+        results += [(path, float(s)) for path, s in zip(chunk, out["score"][0])]
+    return results

@@ -1,0 +1,127 @@
+"""Runs on a corpus folder: loaders for each phase, the dev-EER monitor, trained models back from a
+workdir, and score files for any corpus the readers know.
+
+The CLI, the demo and the experiment scripts all go through these functions.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from darts_jax.data.loader import BatchLoader, search_loaders
+from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_partition
+from darts_jax.engine import config as config_lib
+from darts_jax.engine import parallel
+from darts_jax.engine.checkpoint import RunCheckpoints
+from darts_jax.spaces import get_space
+from darts_jax.spoofing.export import export_model
+from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
+from darts_jax.spoofing.scores import read_asv_scores, write_cm_scores
+from darts_jax.tasks import common, evaluate
+from darts_jax.tasks.search import SearchConfig, search
+from darts_jax.tasks.train import TrainConfig, init_train_state, train
+
+ASV_SCORES = "ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{partition}.gi.trl.scores.txt"
+# --corpus: the 2019 LA folder's partitions, or one evaluation corpus with its keys.
+CORPORA = ("2019-la", "2021-la", "2021-df", "itw")
+
+
+def _host_loader_options(model, workers: int) -> dict:
+    return dict(num_samples=model.num_samples, sample_rate=model.sample_rate, num_workers=workers,
+                shard_index=jax.process_index(), shard_count=jax.process_count())
+
+
+def corpus_utterances(data_dir, corpus: str = "2019-la", partition: str = "eval") -> list:
+    """The trials of `corpus` in `data_dir` (`partition` applies to 2019 LA only)."""
+    if corpus == "2019-la":
+        return load_partition(data_dir, partition)
+    if corpus in ("2021-la", "2021-df"):
+        return load_asvspoof2021(data_dir, corpus[-2:].upper())
+    if corpus == "itw":
+        return load_in_the_wild(data_dir)
+    raise ValueError(f"corpus: {corpus!r} is not one of {', '.join(CORPORA)}")
+
+
+def eval_loader(utterances, model, batch_size: int, workers: int = 4) -> BatchLoader:
+    return BatchLoader(utterances, parallel.check_global_batch(batch_size), shuffle=False, drop_last=False,
+                       **_host_loader_options(model, workers))
+
+
+def dev_metrics(scores: evaluate.Scores) -> dict:
+    """The epoch-end dev figures: official EER of the bona fide logit, and accuracy of the argmax."""
+    eer = compute_eer(scores.scores[scores.labels == 1], scores.scores[scores.labels == 0])[0]
+    return {"dev_eer_percent": 100 * eer,
+            "dev_accuracy": float(np.mean((scores.score_diffs > 0) == (scores.labels == 1)))}
+
+
+def _dev(data_dir, model, batch_size, workers, monitor_dev: bool) -> dict:
+    if not monitor_dev:
+        return {}
+    return {"dev_loader": eval_loader(load_partition(data_dir, "dev"), model, batch_size, workers),
+            "dev_metrics": dev_metrics}
+
+
+def run_search(config: SearchConfig, data_dir, workdir, *, restart=False, monitor_dev=True, quiet=False,
+               workers: int = 4) -> common.TaskResult:
+    """Weights on trn_h, α/β on trn_t, dev EER at each epoch end (spec §5.1)."""
+    per_host = parallel.check_global_batch(config.optim.batch_size)
+    weight_loader, arch_loader = search_loaders(data_dir, per_host, seed=config.loop.seed,
+                                                **_host_loader_options(config.model, workers))
+    return search(get_space(config.space), config, weight_loader, arch_loader, workdir, restart=restart,
+                  quiet=quiet, **_dev(data_dir, config.model, config.optim.batch_size, workers, monitor_dev))
+
+
+def run_train(config: TrainConfig, data_dir, workdir, *, restart=False, monitor_dev=True, quiet=False,
+              workers: int = 4) -> common.TaskResult:
+    space = get_space(config.space)
+    genotype = space.load_genotype(config.genotype, config.model)
+    loader = BatchLoader(load_partition(data_dir, "train"), parallel.check_global_batch(config.optim.batch_size),
+                         seed=config.loop.seed, **_host_loader_options(config.model, workers))
+    return train(space, config, genotype, loader, workdir, restart=restart, quiet=quiet,
+                 **_dev(data_dir, config.model, config.optim.batch_size, workers, monitor_dev))
+
+
+def load_trained(workdir) -> tuple[TrainConfig, object, dict]:
+    """(config, genotype, variables) of the newest usable checkpoint of a training run."""
+    workdir = Path(workdir)
+    config = common.load_run_config(TrainConfig, workdir / "config.json")
+    space = get_space(config.space)
+    genotype_path = workdir / "genotype.json"
+    if not genotype_path.is_file():
+        raise FileNotFoundError(f"{genotype_path} not found: --workdir must hold a `darts-jax train` run")
+    try:
+        genotype_data = json.loads(genotype_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{genotype_path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    genotype = space.genotype_from_dict(genotype_data, config.model, str(genotype_path))
+    checkpoints = RunCheckpoints(workdir, config.loop.keep_checkpoints)
+    try:
+        restored = checkpoints.restore_latest(jax.device_get(init_train_state(space, config, genotype)))
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"{checkpoints.directory} holds no checkpoint: train first")
+    state = restored[1]
+    return config, genotype, {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def export_trained(workdir, out_dir) -> Path:
+    config, genotype, variables = load_trained(workdir)
+    return export_model(out_dir, config, genotype, variables)
+
+
+def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *, corpus: str = "2019-la",
+                 partition: str = "eval", batch_size: int = 64, overwrite: bool = False) -> dict:
+    """Scores every trial of a corpus, writes the ASVspoof score file, returns the metrics.
+
+    The min t-DCF is included when a 2019 LA folder has ASV scores for the partition.
+    """
+    utterances = corpus_utterances(data_dir, corpus, partition)
+    scores = evaluate.evaluate(space, model, genotype, variables, eval_loader(utterances, model, batch_size))
+    write_cm_scores(out_path, scores, overwrite=overwrite)
+    asv_path = Path(data_dir) / ASV_SCORES.format(partition=partition)
+    asv = read_asv_scores(asv_path) if corpus == "2019-la" and asv_path.exists() else None
+    return evaluate_scores(scores, asv)

@@ -1,0 +1,182 @@
+"""The search task: bi-level DARTS steps on any search space, and the loop policy around them.
+
+A search step is `arch_step` (α/β on an architecture-half batch, skipped during warm-up) followed by
+`weight_step` (weights on a weight-half batch, with the updated α/β), as the authors order them; the two
+are compiled separately, which halves compile time. `search_step` is both in one call, for users of
+the functional API; the loop calls the compiled halves. Defaults are the authors' (spec §5.2).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from darts_jax.engine import collectives, driver, parallel
+from darts_jax.engine.config import LoopConfig, OptimConfig
+from darts_jax.engine.optim import coupled_adam, cosine_lr, weight_optimizer
+from darts_jax.engine.runlog import RunLog
+from darts_jax.engine.space import SearchSpace
+from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
+from darts_jax.engine.steps import classification_metrics, descend, weighted_loss
+from darts_jax.tasks import common, evaluate
+from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    model: Any  # the space's model config
+    space: str = "pcdarts"
+    loop: LoopConfig = LoopConfig(epochs=50)
+    optim: OptimConfig = OptimConfig(batch_size=64, lr=1e-2, lr_min=1e-3)
+    warmup_epochs: int = 10
+    arch_lr: float = 6e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    unrolled: bool = False
+
+
+def arch_optimizer(config: SearchConfig):
+    return coupled_adam(config.arch_weight_decay, *config.arch_betas)
+
+
+def init_search_state(space: SearchSpace, config: SearchConfig) -> SearchState:
+    variables, arch = space.init_supernet(config.loop.seed, config.model)
+    return SearchState(
+        step=first_step(), params=variables["params"], batch_stats=variables["batch_stats"], arch=arch,
+        opt_w=weight_optimizer(config.optim).init(variables["params"]), opt_a=arch_optimizer(config).init(arch),
+        key=run_key_data(config.loop.seed))
+
+
+def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key):
+    """Loss of the supernet in train mode and (its updated BatchNorm statistics, logits)."""
+    logits, updates = space.supernet(config.model).apply(
+        {"params": params, "batch_stats": batch_stats}, batch["inputs"], arch, train=True,
+        mutable=["batch_stats"], rngs={"mask": mask_key})
+    return weighted_loss(logits, batch["label"], config.optim.class_weights), (updates["batch_stats"], logits)
+
+
+def arch_step(state: SearchState, arch_batch, weight_batch, lr, *, space: SearchSpace, config: SearchConfig):
+    """One α/β update on the architecture half, first order or (config.unrolled) second order.
+
+    The second-order gradient differentiates exactly, with autodiff, through one virtual weight step
+    w' = w - lr·(∇w L_train + wd·w), where DARTS approximates it with finite differences.
+    `weight_batch` is only read when unrolled.
+    """
+    mask_key = step_key(state, MASK_ARCH)
+
+    def val_loss(arch, params):
+        return _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key)
+
+    if config.unrolled:
+        def train_loss(params, arch):
+            return _supernet_loss(space, config, params, state.batch_stats, arch, weight_batch,
+                                  step_key(state, MASK_UNROLLED))[0]
+
+        def loss_fn(arch):
+            grads_w = collectives.global_sum(jax.grad(train_loss)(state.params, arch))
+            decay = config.optim.weight_decay
+            virtual = jax.tree.map(lambda w, g: w - lr * (g + decay * w), state.params, grads_w)
+            return val_loss(arch, virtual)
+    else:
+        def loss_fn(arch):
+            return val_loss(arch, state.params)
+
+    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.arch)
+    arch, opt_a, grad_norm = descend(arch_optimizer(config), grads, state.opt_a, state.arch, config.arch_lr)
+    # PyTorch runs the α step in train mode, so its BatchNorm statistics updates are kept.
+    new_state = state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats)
+    return new_state, classification_metrics(loss, logits, arch_batch["label"], grad_norm)
+
+
+def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: SearchConfig):
+    """One weight update of the supernet with the current α/β; advances the step."""
+    def loss_fn(params):
+        return _supernet_loss(space, config, params, state.batch_stats, state.arch, batch,
+                              step_key(state, MASK_WEIGHTS))
+
+    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    params, opt_w, grad_norm = descend(weight_optimizer(config.optim), grads, state.opt_w, state.params, lr)
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_w=opt_w)
+    return new_state, classification_metrics(loss, logits, batch["label"], grad_norm)
+
+
+def search_step(state, weight_batch, arch_batch, lr, update_arch: bool, *, space: SearchSpace,
+                config: SearchConfig):
+    """The authors' order: α/β step (skipped in warm-up), then the weight step with the new α/β."""
+    metrics = {}
+    if update_arch:
+        state, arch_metrics = arch_step(state, arch_batch, weight_batch, lr, space=space, config=config)
+        metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
+    state, weight_metrics = weight_step(state, weight_batch, lr, space=space, config=config)
+    return state, {**metrics, **weight_metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSteps:
+    arch_step: Callable  # (state, arch_batch, weight_batch, lr) -> (state, metrics)
+    weight_step: Callable  # (state, weight_batch, lr) -> (state, metrics)
+    eval_step: Callable  # (params, batch_stats, arch, batch) -> outputs
+    devices: list
+
+
+def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> SearchSteps:
+    static = dict(space=space, config=config)
+    return SearchSteps(
+        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None)),
+        weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None)),
+        eval_step=evaluate.compile_eval_step(space, config.model, None, devices),
+        devices=devices)
+
+
+def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader, workdir, *, dev_loader=None,
+           dev_metrics=None, devices=None, restart: bool = False, quiet: bool = False) -> common.TaskResult:
+    """Search: α/β on `arch_loader` batches (after warm-up), weights on `weight_loader`.
+
+    With `dev_loader`, the supernet scores it at each epoch end and `dev_metrics(scores) -> dict`
+    adds to the epoch summary.
+    """
+    devices = devices or parallel.local_devices()
+    parallel.check_global_batch(config.optim.batch_size)
+    log = RunLog(workdir, quiet)
+    compiled = compile_search_steps(space, config, devices)
+    epoch_steps = driver.steps_per_epoch(config.loop, weight_loader)
+
+    def step_fn(device_state, epoch, iterators):
+        lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
+        weight_batch = common.device_batch(iterators["weights"], devices)
+        metrics = {}
+        if epoch >= config.warmup_epochs:
+            arch_batch = common.device_batch(iterators["arch"], devices)
+            device_state, arch_metrics = compiled.arch_step(device_state, arch_batch, weight_batch, lr)
+            metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
+        device_state, weight_metrics = compiled.weight_step(device_state, weight_batch, lr)
+        return device_state, {**metrics, **weight_metrics, "lr": np.full(len(devices), lr)}
+
+    def derive(state):
+        return space.derive_genotype(state.arch, config.model)
+
+    def on_epoch_start(epoch, state):
+        # As the authors, the genotype is logged at the start of every epoch.
+        text = space.genotype_text(derive(state))
+        log.say(f"epoch {epoch} genotype: {text}")
+        log.text(int(state.step), "genotype", text)
+        log.scalars(int(state.step), {"epoch": epoch, "genotype": space.genotype_to_dict(derive(state)),
+                                      "arch": {k: np.asarray(v).tolist() for k, v in state.arch.items()}},
+                    stream="genotypes")
+
+    hooks = driver.Hooks(
+        check_meta=common.architecture_check(space, config.model),
+        on_epoch_start=on_epoch_start,
+        on_epoch_end=common.dev_monitor(compiled.eval_step, dev_loader, dev_metrics, devices),
+        meta=lambda state: {"genotype": space.genotype_to_dict(derive(state))})
+    result = driver.run(loop=config.loop, config=config, workdir=workdir, state=init_search_state(space, config),
+                        loaders={"weights": weight_loader, "arch": arch_loader}, step_fn=step_fn, devices=devices,
+                        log=log, epoch_steps=epoch_steps, hooks=hooks, restart=restart)
+    genotype = derive(result.state)
+    if log.writes:
+        (Path(workdir) / "genotype.json").write_text(common.genotype_json(space, genotype) + "\n")
+    log.say(f"genotype after step {result.step}: {space.genotype_text(genotype)}")
+    log.close()
+    return common.TaskResult(result.state, result.step, result.interrupted, genotype)
