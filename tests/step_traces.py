@@ -1,17 +1,19 @@
 """Counting traces of the step functions, the check that a compiled step is never traced twice."""
 import functools
 
-from darts_jax import steps
+from darts_jax.tasks import search, train
 
 
 def count_traces(patch, names) -> dict:
-    """Wraps `darts_jax.steps.<name>` for each name, through `patch` (a pytest MonkeyPatch).
+    """Wraps the task step `<name>` (of darts_jax.tasks.search or .train) for each name, through `patch`.
 
-    darts_jax.parallel looks the step functions up when it compiles, so steps compiled while the
-    wrappers are in place keep counting after the patch is undone. Returns {name: traces so far}.
+    The tasks look their step functions up when they compile, so steps compiled while the wrappers
+    are in place keep counting after the patch (a pytest MonkeyPatch) is undone.
+    Returns {name: traces so far}.
     """
     traces = dict.fromkeys(names, 0)
     for name in names:
+        steps = search if hasattr(search, name) else train
         fn = getattr(steps, name)
 
         @functools.wraps(fn)

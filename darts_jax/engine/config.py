@@ -84,12 +84,17 @@ def load_json(cls, path: str | Path, field_types: dict | None = None):
 
 
 
-def replace_fields(config, values: dict):
+def replace_fields(config, values: dict, strict: bool = False):
     """`config` with every field named in `values` replaced, at any depth of nested configs.
 
-    Field names are unique across a task's nested configs, so one flat set of command-line flags
-    addresses them all; names that are not fields are ignored.
+    Field names are unique across a task's nested configs, so one flat set of command-line flags (or
+    keyword arguments) addresses them all. Names that are no field are ignored, or with `strict` refused.
     """
+    if strict:
+        unknown = sorted(set(values) - set(field_names(config)))
+        if unknown:
+            raise ValueError(f"{type(config).__name__}: unknown field(s) {unknown}; "
+                             f"known fields are {sorted(field_names(config))}")
     changes = {}
     for f in dataclasses.fields(config):
         current = getattr(config, f.name)
@@ -100,11 +105,17 @@ def replace_fields(config, values: dict):
     return dataclasses.replace(config, **changes)
 
 
-def field_names(cls) -> list[str]:
-    """Every field name of a config class and of the configs nested in it (defaults decide the nesting)."""
+def with_fields(config, **values):
+    """`replace_fields(config, values, strict=True)`: e.g. `with_fields(SearchConfig(model=m), epochs=3, lr=0.1)`."""
+    return replace_fields(config, values, strict=True)
+
+
+def field_names(config) -> list[str]:
+    """Every field name of a config and of the configs nested in it."""
     names = []
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(config):
         names.append(f.name)
-        if dataclasses.is_dataclass(f.type) or (f.default is not dataclasses.MISSING and dataclasses.is_dataclass(f.default)):
-            names += field_names(type(f.default) if f.default is not dataclasses.MISSING else f.type)
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            names += field_names(value)
     return names

@@ -5,6 +5,7 @@ Trained networks only match the authors' when these details match theirs (spec Â
 """
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import Any
 
@@ -32,9 +33,10 @@ FAN_IN = {
 class InitSpec(meta.AxisMetadata):
     """A variable's initial value with how it was drawn: U(-bound, bound), or the constant `fill`.
 
-    Every initialiser here returns its value in this box, so the one declaration in the module is
-    both what `module.init` draws and what `init_variables` reads: shapes and specs survive
-    `jax.eval_shape`, which is all the fast host-side path needs.
+    While `init_variables` traces a module, every initialiser here returns its value in this box, so
+    the one declaration in the module is both what `module.init` draws and what `init_variables`
+    reads: shapes and specs survive `jax.eval_shape`, which is all the fast host-side path needs.
+    Elsewhere (a plain `module.init`) they return the bare array.
     """
     value: Any
     bound: float | None = struct.field(pytree_node=False, default=None)
@@ -53,11 +55,18 @@ class InitSpec(meta.AxisMetadata):
         return self
 
 
+_DECLARING = contextvars.ContextVar("darts_jax_declaring_init", default=False)
+
+
+def _declared(value, **spec):
+    return InitSpec(value, **spec) if _DECLARING.get() else value
+
+
 def torch_uniform(fan_in: int):
     bound = 1.0 / fan_in**0.5
 
     def init(key, shape, dtype=jnp.float32):
-        return InitSpec(jax.random.uniform(key, shape, dtype, -bound, bound), bound=bound)
+        return _declared(jax.random.uniform(key, shape, dtype, -bound, bound), bound=bound)
 
     return init
 
@@ -65,7 +74,7 @@ def torch_uniform(fan_in: int):
 def constant(fill: float):
     """Initialiser of a parameter; of a variable with `key=None` (`self.variable(col, name, init, None, shape)`)."""
     def init(key, shape, dtype=jnp.float32):
-        return InitSpec(jnp.full(shape, fill, dtype), fill=fill)
+        return _declared(jnp.full(shape, fill, dtype), fill=fill)
 
     return init
 
@@ -82,7 +91,11 @@ def init_variables(module: nn.Module, seed: int, *args, **kwargs) -> dict:
     second. Uniform draws are taken in sorted parameter-path order, so values depend only on the seed
     and the parameter names, not on the backend.
     """
-    boxed = jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
+    token = _DECLARING.set(True)
+    try:
+        boxed = jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
+    finally:
+        _DECLARING.reset(token)
     rng = np.random.default_rng(seed)
     variables = {}
     for collection in ("params", "batch_stats"):

@@ -19,7 +19,7 @@ from darts_jax.engine.checkpoint import RunCheckpoints
 from darts_jax.spaces import get_space
 from darts_jax.spoofing.export import export_model
 from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
-from darts_jax.spoofing.scores import read_asv_scores, write_cm_scores
+from darts_jax.spoofing.scores import read_asv_scores, write_scores
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.search import SearchConfig, search
 from darts_jax.tasks.train import TrainConfig, init_train_state, train
@@ -121,7 +121,7 @@ def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *,
     """
     utterances = corpus_utterances(data_dir, corpus, partition)
     scores = evaluate.evaluate(space, model, genotype, variables, eval_loader(utterances, model, batch_size))
-    write_cm_scores(out_path, scores, overwrite=overwrite)
+    write_scores(out_path, scores, overwrite=overwrite)
     asv_path = Path(data_dir) / ASV_SCORES.format(partition=partition)
     asv = read_asv_scores(asv_path) if corpus == "2019-la" and asv_path.exists() else None
     return evaluate_scores(scores, asv)

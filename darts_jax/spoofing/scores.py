@@ -30,25 +30,23 @@ class AsvScores:
     scores: np.ndarray
 
 
-def write_cm_scores(path, trials: Scores, overwrite: bool = False) -> None:
+def write_cm_scores(path, utt_ids, attacks, keys, scores, overwrite: bool = False) -> None:
     """Write a CM score file in one go (temp file + rename); refuse to replace a file unless `overwrite`."""
     path = Path(path)
-    scores = np.asarray(trials.scores, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
         raise ValueError(f"cannot write {path}: scores must be 1-D, got shape {scores.shape}")
-    keys = [CM_KEYS[0] if label == 1 else CM_KEYS[1] for label in np.asarray(trials.labels).tolist()]
-    columns = [list(map(str, trials.utt_ids)), list(map(str, trials.attacks)), keys, scores.tolist()]
+    columns = [list(map(str, utt_ids)), list(map(str, attacks)), list(map(str, keys)), scores.tolist()]
     if len({len(column) for column in columns}) != 1:
-        raise ValueError(f"cannot write {path}: utt_ids, attacks, labels and scores have lengths "
+        raise ValueError(f"cannot write {path}: utt_ids, attacks, keys and scores have lengths "
                          f"{[len(column) for column in columns]}; they must be equal")
     for name, column in zip(("utt_id", "attack_id"), columns[:2]):
         for value in column:
             if not value or len(value.split()) != 1:
                 raise ValueError(f"cannot write {path}: {name} {value!r} must be one non-empty token without spaces")
-    for utt_id, label, score in zip(columns[0], np.asarray(trials.labels).tolist(), columns[3]):
-        if label not in (0, 1):
-            raise ValueError(f"cannot write {path}: trial {utt_id} has label {label!r}, expected 1 (bona fide) "
-                             f"or 0 (spoof)")
+    for utt_id, key, score in zip(columns[0], columns[2], columns[3]):
+        if key not in CM_KEYS:
+            raise ValueError(f"cannot write {path}: trial {utt_id} has key {key!r}, expected one of {CM_KEYS}")
         if not math.isfinite(score):
             raise ValueError(f"cannot write {path}: trial {utt_id} has a non-finite score {score}")
     if len(set(columns[0])) != len(columns[0]):
@@ -115,6 +113,25 @@ def _read_rows(path, layout: str, allowed_keys: tuple[str, ...], what: str) -> t
     return line_numbers, rows
 
 
+def cm_keys(labels) -> list[str]:
+    """The key column of a CM score file for labels (1 bona fide, 0 spoof)."""
+    return [CM_KEYS[0] if label == 1 else CM_KEYS[1] for label in np.asarray(labels).tolist()]
+
+
+def cm_trials(utt_ids, attacks, keys, scores) -> Scores:
+    """`Scores` of CM trials given by their key column (`bonafide` / `spoof`)."""
+    bad = [key for key in keys if key not in CM_KEYS]
+    if bad:
+        raise ValueError(f"keys: {bad[0]!r} is not one of {CM_KEYS}")
+    labels = (np.asarray(keys) == CM_KEYS[0]).astype(np.int32)
+    return Scores(np.asarray(utt_ids), np.asarray(attacks), labels, np.asarray(scores, dtype=np.float64))
+
+
+def write_scores(path, trials: Scores, overwrite: bool = False) -> None:
+    """`write_cm_scores` of a `Scores` record."""
+    write_cm_scores(path, trials.utt_ids, trials.attacks, cm_keys(trials.labels), trials.scores, overwrite)
+
+
 def read_cm_scores(path) -> Scores:
     """Read and validate a CM score file `utt_id attack_id key score`."""
     line_numbers, rows = _read_rows(path, _CM_LAYOUT, CM_KEYS, "CM")
@@ -125,8 +142,7 @@ def read_cm_scores(path) -> Scores:
             raise ValueError(f"{path}, line {line_number}: utt_id {fields[0]} already appears on line {earlier} "
                              f"(was the file appended to twice?)")
     utt_ids, attacks, keys, scores = zip(*rows)
-    labels = (np.array(keys) == CM_KEYS[0]).astype(np.int32)
-    return Scores(np.array(utt_ids), np.array(attacks), labels, np.array(scores, dtype=np.float64))
+    return cm_trials(utt_ids, attacks, keys, scores)
 
 
 def read_asv_scores(path) -> AsvScores:

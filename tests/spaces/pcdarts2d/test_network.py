@@ -4,10 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_jax.config import ModelConfig
-from darts_jax.genotype import KNOWN_GENOTYPES, Genotype, load_genotype
-from darts_jax.network import DerivedCell, DerivedNetwork, count_network_params, init_network
-from darts_jax.skeleton import CellPlan
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES, Genotype, load_genotype
+from darts_jax.spaces.pcdarts2d.network import DerivedCell, DerivedNetwork, count_network_params, init_network
+from darts_jax.spaces.pcdarts2d.skeleton import CellPlan
 
 PUBLISHED = "pcdarts-lfcc"
 CONCAT = (2, 3, 4, 5)

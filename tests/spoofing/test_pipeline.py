@@ -7,12 +7,18 @@ import jax
 import numpy as np
 import pytest
 
-from darts_jax import cli, pipeline
-from darts_jax.checkpoint import CheckpointError
-from darts_jax.config import ModelConfig, TrainConfig
+import soundfile as sf
+
+from darts_jax import cli
 from darts_jax.data.protocols import load_partition
-from darts_jax.genotype import load_genotype
-from darts_jax.scores import read_cm_scores
+from darts_jax.engine.checkpoint import CheckpointError
+from darts_jax.engine.config import with_fields
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.spoofing import pipeline
+from darts_jax.spoofing.export import load_model
+from darts_jax.spoofing.scores import cm_keys, read_cm_scores
+from darts_jax.tasks.train import TrainConfig
 
 CELL = "[('sep_conv_3x3', 0), ('skip_connect', 1), ('{pool}', 0), ('skip_connect', 2), ('avg_pool_3x3', 1), " \
        "('sep_conv_3x3', 0), ('skip_connect', 3), ('max_pool_3x3', 4)]"
@@ -22,8 +28,8 @@ GENOTYPE = (f"Genotype(normal={CELL.format(pool='max_pool_3x3')}, normal_concat=
 OTHER_GENOTYPE = GENOTYPE.replace(f"reduce={CELL.format(pool='max_pool_3x3')}",
                                   f"reduce={CELL.format(pool='avg_pool_3x3')}")
 # 4 s clips at 16 kHz, as the authors train: the tiny corpus has utterances both shorter and longer.
-CONFIG = TrainConfig(model=ModelConfig(layers=1, init_channels=4), genotype=GENOTYPE, batch_size=4, epochs=1,
-                     steps_per_epoch=3, seed=3)
+CONFIG = with_fields(TrainConfig(model=ModelConfig(layers=1, init_channels=4), genotype=GENOTYPE), batch_size=4,
+                     epochs=1, steps_per_epoch=3, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_export_writes_a_self_contained_model(trained, tmp_path, capsys):
     # Moved away from the run, the folder still holds everything.
     moved = tmp_path / "elsewhere"
     shutil.move(tmp_path / "model", moved)
-    model, genotype, variables = pipeline.load_exported(moved)
+    _, model, genotype, variables = load_model(moved)
     assert model == CONFIG.model
     assert genotype == load_genotype(GENOTYPE)
     _, _, trained_variables = pipeline.load_trained(trained)
@@ -86,7 +92,7 @@ def test_evaluate_and_predict_score_every_file_alike(corpus_without_asv_scores, 
     utterances = load_partition(corpus_without_asv_scores, "eval")
     scores = read_cm_scores(score_file)
     assert list(scores.utt_ids) == [u.utt_id for u in utterances]
-    assert list(scores.keys) == ["bonafide" if u.label == 1 else "spoof" for u in utterances]
+    assert cm_keys(scores.labels) == ["bonafide" if u.label == 1 else "spoof" for u in utterances]
     by_length = sorted(utterances, key=lambda u: u.path.stat().st_size)
     chosen = by_length[:2] + by_length[len(by_length) // 2:][:1] + by_length[-2:]
 
@@ -112,3 +118,84 @@ def test_resuming_training_with_another_genotype_is_refused(tiny_corpus, trained
                            monitor_dev=False, quiet=True, workers=2)
     assert [line.split(":")[0].strip() for line in str(raised.value).splitlines()[1:-1]] == ["genotype"]
     assert (workdir / "genotype.json").read_text() == genotype_file
+
+
+# ------------------------------------------------------------------------ evaluate --corpus in each layout
+
+def _eval_trials(corpus, count=6):
+    """Bona fide and spoof trials of the tiny corpus's eval partition, alternating."""
+    utterances = load_partition(corpus, "eval")
+    bona = [u for u in utterances if u.label == 1][:count // 2]
+    spoof = [u for u in utterances if u.label == 0][:count // 2]
+    return [u for pair in zip(bona, spoof) for u in pair]
+
+
+def _asvspoof2021_folder(root, track, trials, extra_audio=()):
+    """`trials` in the ASVspoof 2021 layout: FLACs in ASVspoof2021_{track}_eval/flac, keys/{track}/CM."""
+    flac = root / f"ASVspoof2021_{track}_eval" / "flac"
+    flac.mkdir(parents=True)
+    lines = []
+    for i, utt in enumerate(trials):
+        utt_id = f"{track}_E_{1000000 + i}"
+        shutil.copy(utt.path, flac / f"{utt_id}.flac")
+        key, attack = ("bonafide", "-") if utt.label == 1 else ("spoof", utt.attack)
+        lines.append(f"LA_0001 {utt_id} nocodec asvspoof {attack} {key} notrim eval" + (" - - - -" if track == "DF" else ""))
+    for utt_id in extra_audio:
+        shutil.copy(trials[0].path, flac / f"{utt_id}.flac")
+    keys = root / "keys" / track / "CM" / "trial_metadata.txt"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("\n".join(lines) + "\n")
+    return {f"{track}_E_{1000000 + i}": utt for i, utt in enumerate(trials)}
+
+
+def _in_the_wild_folder(root, trials):
+    root.mkdir()
+    rows = ["file,speaker,label"]
+    for i, utt in enumerate(trials):
+        wave, rate = sf.read(utt.path, dtype="int16")
+        sf.write(root / f"{i}.wav", wave, rate, subtype="PCM_16")
+        rows.append(f"{i}.wav,Speaker {i},{'bona-fide' if utt.label == 1 else 'spoof'}")
+    (root / "meta.csv").write_text("\n".join(rows) + "\n")
+    return {str(i): utt for i, utt in enumerate(trials)}
+
+
+@pytest.mark.parametrize("corpus", ["2021-la", "2021-df", "itw"])
+def test_evaluate_scores_every_corpus_layout(corpus, corpus_without_asv_scores, exported, tmp_path, capsys):
+    trials = _eval_trials(corpus_without_asv_scores)
+    folder = tmp_path / "corpus"
+    if corpus == "itw":
+        by_id = _in_the_wild_folder(folder, trials)
+    else:
+        by_id = _asvspoof2021_folder(folder, corpus[-2:].upper(), trials)
+    reference = tmp_path / "reference.txt"
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(corpus_without_asv_scores),
+                     "--out", str(reference), "--batch-size", "4"]) == 0
+    out = tmp_path / "scores.txt"
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(folder), "--corpus", corpus,
+                     "--out", str(out), "--batch-size", "4"]) == 0
+    capsys.readouterr()
+    scores, expected = read_cm_scores(out), read_cm_scores(reference)
+    assert sorted(scores.utt_ids) == sorted(by_id)
+    expected_score = dict(zip(expected.utt_ids, expected.scores))
+    for utt_id, label, score in zip(scores.utt_ids, scores.labels, scores.scores):
+        utt = by_id[utt_id]
+        assert label == utt.label
+        # The same audio (WAV for In-the-Wild is the same samples), so the same score as in 2019 LA.
+        assert score == pytest.approx(expected_score[utt.utt_id], rel=1e-5, abs=1e-6)
+    assert cli.main(["score", "--cm-scores", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["bonafide_trials"] == 3 and result["spoof_trials"] == 3
+
+
+def test_evaluate_refuses_a_key_that_does_not_match_the_audio(corpus_without_asv_scores, exported, tmp_path,
+                                                                capsys):
+    folder = tmp_path / "corpus"
+    _asvspoof2021_folder(folder, "LA", _eval_trials(corpus_without_asv_scores), extra_audio=["LA_E_9999999"])
+    (folder / "ASVspoof2021_LA_eval" / "flac" / "LA_E_1000000.flac").unlink()
+    out = tmp_path / "scores.txt"
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(folder), "--corpus", "2021-la",
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the key does not match the audio: 1 of its 6 utterance(s) have no flac file (first: LA_E_1000000)" in err
+    assert "1 flac file(s) are not in it (first: LA_E_9999999)" in err
+    assert not out.exists()

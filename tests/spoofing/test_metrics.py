@@ -7,9 +7,9 @@ none; EER = mean(FRR, FAR) at the first index minimising |FRR - FAR|.
 import numpy as np
 import pytest
 
-from darts_jax.metrics import (AsvErrorRates, CostModel, accuracy, asv_error_rates, compute_eer,
+from darts_jax.spoofing.metrics import (AsvErrorRates, CostModel, accuracy, asv_error_rates, compute_eer,
                                compute_min_tdcf, det_curve, evaluate_scores, format_report)
-from darts_jax.scores import AsvScores, CmScores
+from darts_jax.spoofing.scores import AsvScores, cm_trials
 
 # Sorted: .1s .2b .3s .4s .6b .7b .8s .9b. Points (FRR, FAR): (0,1) (0,.75) (.25,.75) (.25,.5) (.25,.25)
 # (.5,.25) (.75,.25) (.75,0) (1,0). |FRR - FAR| first reaches 0 at point 4, threshold = 4th sorted score.
@@ -169,7 +169,7 @@ def _cm_trials():
     keys = ["bonafide"] * 4 + ["spoof"] * 4
     scores = np.concatenate([BONA, SPOOF])
     utt_ids = [f"U{i}" for i in range(8)]
-    return CmScores(np.array(utt_ids), np.array(attacks), np.array(keys), scores)
+    return cm_trials(np.array(utt_ids), np.array(attacks), np.array(keys), scores)
 
 
 def _asv_trials():
@@ -224,10 +224,10 @@ def test_format_report():
 def test_attack_whose_spoofs_the_asv_always_rejects_gets_no_tdcf_but_the_rest_do():
     import warnings as _warnings
 
-    from darts_jax.metrics import evaluate_scores
-    from darts_jax.scores import AsvScores, CmScores
+    from darts_jax.spoofing.metrics import evaluate_scores
+    from darts_jax.spoofing.scores import AsvScores, cm_trials
 
-    cm = CmScores(np.array(["b1", "b2", "b3", "s1", "s2", "s3", "s4"]),
+    cm = cm_trials(np.array(["b1", "b2", "b3", "s1", "s2", "s3", "s4"]),
                   np.array(["-", "-", "-", "A07", "A07", "A08", "A08"]),
                   np.array(["bonafide"] * 3 + ["spoof"] * 4), np.array([3.0, 2.5, 1.0, 0.5, 2.0, -1.0, 0.0]))
     # A07's ASV spoof scores sit below every target score, so the ASV rejects all of them: C2 = 0.

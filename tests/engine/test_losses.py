@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from darts_jax.losses import weighted_cross_entropy, weighted_nll_terms
+from darts_jax.engine.losses import weighted_cross_entropy, weighted_nll_terms
 
 WEIGHTS = (1.0, 9.0)  # (spoof, bona fide)
 

@@ -1,5 +1,6 @@
 """Corpus readers on files in the official formats, the search halves, and every protocol error."""
 import collections
+import re
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,10 @@ DF2021_KEYS = [
 
 def test_asvspoof2021_la_keys(tmp_path):
     write(tmp_path / "keys" / "LA" / "CM" / "trial_metadata.txt", LA2021_KEYS)
-    (tmp_path / "ASVspoof2021_LA_eval" / "flac").mkdir(parents=True)
+    flac = tmp_path / "ASVspoof2021_LA_eval" / "flac"
+    flac.mkdir(parents=True)
+    for utt_id in ("LA_E_9332881", "LA_E_6126471", "LA_E_5464494"):
+        (flac / f"{utt_id}.flac").touch()
     trials = load_asvspoof2021(tmp_path, "LA")
     assert [(u.utt_id, u.speaker, u.attack, u.label) for u in trials] == [
         ("LA_E_9332881", "LA_0009", "A07", 0), ("LA_E_6126471", "LA_0012", "-", 1)]
@@ -185,10 +189,43 @@ def test_asvspoof2021_missing_keys_or_audio(tmp_path):
 def test_in_the_wild_meta_csv(tmp_path):
     write(tmp_path / "meta.csv", ["file,speaker,label", "0.wav,Alec Guinness,spoof",
                                   '4.wav,"Hitchens, Christopher",bona-fide'])
+    for name in ("0.wav", "4.wav"):
+        (tmp_path / name).touch()
     utterances = load_in_the_wild(tmp_path)
     assert [(u.utt_id, u.speaker, u.attack, u.label, u.path) for u in utterances] == [
         ("0", "Alec Guinness", "unknown", 0, tmp_path / "0.wav"),
         ("4", "Hitchens, Christopher", "-", 1, tmp_path / "4.wav")]
+
+
+def _la2021_with_audio(tmp_path, audio_ids):
+    write(tmp_path / "keys" / "LA" / "CM" / "trial_metadata.txt", LA2021_KEYS)
+    flac = tmp_path / "ASVspoof2021_LA_eval" / "flac"
+    flac.mkdir(parents=True)
+    for utt_id in audio_ids:
+        (flac / f"{utt_id}.flac").touch()
+
+
+@pytest.mark.parametrize("audio_ids, message", [
+    # One trial of the key (in the progress subset, so not even one the eval subset reads) has no audio.
+    (["LA_E_9332881", "LA_E_6126471"], "1 of its 3 utterance(s) have no flac file (first: LA_E_5464494)"),
+    # Audio of another release beside the right one.
+    (["LA_E_9332881", "LA_E_6126471", "LA_E_5464494", "LA_E_1000001", "LA_E_1000002"],
+     "2 flac file(s) are not in it (first: LA_E_1000001, LA_E_1000002)"),
+])
+def test_asvspoof2021_key_not_matching_the_audio_is_refused(tmp_path, audio_ids, message):
+    _la2021_with_audio(tmp_path, audio_ids)
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
+        load_asvspoof2021(tmp_path, "LA")
+    assert "trial_metadata.txt: the key does not match the audio" in str(raised.value)
+
+
+def test_in_the_wild_listing_not_matching_the_audio_is_refused(tmp_path):
+    write(tmp_path / "meta.csv", ["file,speaker,label"] + [f"{i}.wav,A,spoof" for i in range(8)])
+    for i in (0, 1, 9):
+        (tmp_path / f"{i}.wav").touch()
+    with pytest.raises(ValueError, match=re.escape("6 of its 8 utterance(s) have no wav file (first: 2, 3, 4, 5, 6); "
+                                                   "1 wav file(s) are not in it (first: 9)")):
+        load_in_the_wild(tmp_path)
 
 
 @pytest.mark.parametrize("rows, message", [

@@ -4,6 +4,7 @@ Compiling is what these tests cost, so the network is one reduction cell with fo
 the strided skip, a separable conv; 'none' is free) and each step function is compiled once per module.
 """
 import contextlib
+import dataclasses
 import functools
 
 import jax
@@ -11,14 +12,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from step_traces import count_traces
 
-from darts_jax import frontends, parallel, steps
-from darts_jax.config import ModelConfig, SearchConfig
 from darts_jax.data.loader import Batch
-from darts_jax.losses import weighted_cross_entropy
-from darts_jax.search_space import SearchNetwork
-from darts_jax.state import init_search_state
+from darts_jax.engine import parallel
+from darts_jax.engine.config import with_fields
+from darts_jax.engine.losses import weighted_cross_entropy
+from darts_jax.nn import frontends
+from darts_jax.spaces.pcdarts2d import SPACE
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.supernet import SearchNetwork
+from darts_jax.tasks import search as steps
+from darts_jax.tasks.evaluate import batch_arrays
+from darts_jax.tasks.search import SearchConfig, init_search_state
+from tests.step_traces import count_traces
 
 TINY = ModelConfig(layers=1, init_channels=4, num_samples=2048,
                    primitives=("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"))
@@ -59,7 +65,7 @@ def _batch(rng, labels, dtype):
 
 @pytest.fixture(scope="module")
 def host_state():
-    return init_search_state(SearchConfig(model=TINY))
+    return init_search_state(SPACE, SearchConfig(model=TINY))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def float64_runs(host_state):
     eps, so what remains to compare is the data-parallel semantics: synchronised BatchNorm, the global
     loss normalisation, summed gradients, and the same masking key on every device.
     """
-    config = SearchConfig(model=TINY, batch_size=len(LABELS), mask=True)
+    config = with_fields(SearchConfig(model=dataclasses.replace(TINY, mask=True)), batch_size=len(LABELS))
     rng = np.random.default_rng(0)
     batches = [(_batch(rng, LABELS, np.float64), _batch(rng, LABELS[::-1].copy(), np.float64)) for _ in STEP_LRS]
     runs = {}
@@ -81,12 +87,12 @@ def float64_runs(host_state):
         for count in (1, 2):
             with pytest.MonkeyPatch.context() as patch:
                 traces = count_traces(patch, ("arch_step", "weight_step"))
-                compiled = parallel.compile_search_steps(config, parallel.local_devices(count))
+                compiled = steps.compile_search_steps(SPACE, config, parallel.local_devices(count))
             state = parallel.replicate(_float64(host_state), compiled.devices)
             history = []
             for (weight_batch, arch_batch), lr in zip(batches, STEP_LRS):
-                weight_batch = parallel.shard_batch(weight_batch, count)
-                state, arch_metrics = compiled.arch_step(state, parallel.shard_batch(arch_batch, count),
+                weight_batch = parallel.shard_batch(batch_arrays(weight_batch), count)
+                state, arch_metrics = compiled.arch_step(state, parallel.shard_batch(batch_arrays(arch_batch), count),
                                                          weight_batch, lr)
                 state, weight_metrics = compiled.weight_step(state, weight_batch, lr)
                 metrics = {**{f"arch_{k}": v for k, v in arch_metrics.items()}, **weight_metrics}
@@ -127,13 +133,13 @@ def _unrolled_validation_loss(config: SearchConfig, state, weight_batch, arch_ba
     net = SearchNetwork(config.model)
 
     def loss(params, arch, batch):
-        logits, _ = net.apply({"params": params, "batch_stats": state.batch_stats}, batch["wave"], arch,
+        logits, _ = net.apply({"params": params, "batch_stats": state.batch_stats}, batch["inputs"], arch,
                               train=True, mutable=["batch_stats"])
-        return weighted_cross_entropy(logits, batch["label"], config.class_weights)
+        return weighted_cross_entropy(logits, batch["label"], config.optim.class_weights)
 
     def unrolled(arch, lr):
         grads = jax.grad(loss)(state.params, arch, weight_batch)
-        virtual = jax.tree.map(lambda w, g: w - lr * (g + config.weight_decay * w), state.params, grads)
+        virtual = jax.tree.map(lambda w, g: w - lr * (g + config.optim.weight_decay * w), state.params, grads)
         return loss(virtual, arch, arch_batch)
 
     return jax.jit(unrolled)
@@ -146,11 +152,11 @@ def test_unrolled_arch_gradient_matches_finite_differences(host_state):
     entries = [("alphas_reduce", (0, 3)), ("alphas_reduce", (4, 1)), ("alphas_reduce", (13, 2)),
                ("betas_reduce", (3,)), ("betas_reduce", (11,))]
     rng = np.random.default_rng(1)
-    weight_batch, arch_batch = ({"wave": b.wave_BxS, "label": b.label_B}
+    weight_batch, arch_batch = ({"inputs": b.wave_BxS, "label": b.label_B}
                                 for b in (_batch(rng, np.array([0, 1], np.int32), np.float64) for _ in range(2)))
     with _float64_mode():
         state = jax.tree.map(jnp.asarray, _float64(host_state))
-        arch_step = jax.jit(functools.partial(steps.arch_step, config=config))
+        arch_step = jax.jit(functools.partial(steps.arch_step, space=SPACE, config=config))
         new_state, _ = arch_step(state, arch_batch, weight_batch, lr)
         autodiff = jax.device_get(optax.tree_utils.tree_get(new_state.opt_a, "mu"))
         autodiff = jax.tree.map(lambda mu: mu / (1 - config.arch_betas[0]), autodiff)

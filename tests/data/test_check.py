@@ -84,8 +84,10 @@ def test_in_the_wild_and_asvspoof2021_folders_are_recognised(tmp_path):
     (wild / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,B,bona-fide\n2.wav,B,real\n")
     sf.write(wild / "0.wav", np.zeros(1600, np.int16), 16000, subtype="PCM_16")
     problems = check_corpus(wild)
-    assert len(problems) == 2
-    assert "meta.csv:4: unknown label 'real'" in problems[0] and "1.wav: audio file not found" in problems[1]
+    assert len(problems) == 3
+    assert "meta.csv:4: unknown label 'real'" in problems[0]
+    assert "2 of its 3 utterance(s) have no wav file (first: 1, 2)" in problems[1]
+    assert "1.wav: audio file not found" in problems[2]
 
     keys = tmp_path / "2021" / "keys" / "DF" / "CM" / "trial_metadata.txt"
     keys.parent.mkdir(parents=True)
@@ -95,4 +97,5 @@ def test_in_the_wild_and_asvspoof2021_folders_are_recognised(tmp_path):
     flac.mkdir(parents=True)
     sf.write(flac / "DF_E_2000026.flac", np.zeros(1600, np.int16), 16000, subtype="PCM_16")
     problems = check_corpus(tmp_path / "2021")
-    assert len(problems) == 1 and "DF_E_2000011.flac: audio file not found" in problems[0]
+    assert len(problems) == 2 and "1 of its 2 utterance(s) have no flac file (first: DF_E_2000011)" in problems[0]
+    assert "DF_E_2000011.flac: audio file not found" in problems[1]

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_jax import layers
+from darts_jax.engine import collectives
+from darts_jax.nn import layers
 
 EPS = 1e-5
 
@@ -212,9 +213,11 @@ def test_batchnorm_across_devices_equals_whole_batch():
     bn = layers.BatchNorm(affine=False)
     variables = bn.init(jax.random.key(0), x, train=True)
     whole, whole_stats = bn.apply(variables, x, train=True, mutable=["batch_stats"])
-    shared = layers.BatchNorm(affine=False, axis_name="data")
-    split, split_stats = jax.vmap(lambda part: shared.apply(variables, part, train=True, mutable=["batch_stats"]),
-                                  axis_name="data")(x.reshape(2, 2, 3, 2, 5))
+    def on_one_device(part):
+        with collectives.mapped_over("data"):
+            return bn.apply(variables, part, train=True, mutable=["batch_stats"])
+
+    split, split_stats = jax.vmap(on_one_device, axis_name="data")(x.reshape(2, 2, 3, 2, 5))
     np.testing.assert_allclose(split.reshape(x.shape), whole, rtol=1e-5, atol=1e-5)
     for name in ("mean", "var"):
         np.testing.assert_allclose(split_stats["batch_stats"][name][0], whole_stats["batch_stats"][name], rtol=1e-5)
@@ -268,9 +271,13 @@ class _AllLayers(nn.Module):
         return layers.Dense(2)(x.mean((1, 2)))
 
 
-def test_init_variables_uses_pytorch_fan_in_bounds():
+# One init path: Flax's own init (keys through XLA) and the host-side NumPy one read the same declarations.
+@pytest.mark.parametrize("initialise", [lambda module, x: layers.init_variables(module, 7, x),
+                                        lambda module, x: module.init(jax.random.key(7), x)],
+                         ids=["init_variables", "flax_init"])
+def test_init_uses_pytorch_fan_in_bounds(initialise):
     module, x = _AllLayers(), jnp.zeros((1, 6, 6, 4))
-    variables = layers.init_variables(module, 7, x)
+    variables = initialise(module, x)
     params = variables["params"]
     bounds = {  # 1/sqrt(fan_in) with PyTorch's fan-in of each weight
         ("Conv_0", "kernel"): 1 / np.sqrt(3 * 3 * 4),
@@ -289,7 +296,23 @@ def test_init_variables_uses_pytorch_fan_in_bounds():
     np.testing.assert_array_equal(variables["batch_stats"]["BatchNorm_0"]["mean"], 0.0)
     np.testing.assert_array_equal(variables["batch_stats"]["BatchNorm_0"]["var"], 1.0)
     flax_shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), x))
-    assert jax.tree.map(lambda a: a.shape, variables) == jax.tree.map(lambda a: a.shape, dict(flax_shapes))
+    assert jax.tree.map(lambda a: a.shape, dict(variables)) == jax.tree.map(lambda a: a.shape, dict(flax_shapes))
+
+
+def test_init_variables_is_seeded():
+    module, x = _AllLayers(), jnp.zeros((1, 6, 6, 4))
+    variables = layers.init_variables(module, 7, x)
+    params = variables["params"]
     again, other = layers.init_variables(module, 7, x), layers.init_variables(module, 8, x)
     jax.tree.map(np.testing.assert_array_equal, again, variables)
     assert not np.array_equal(other["params"]["Conv_0"]["kernel"], params["Conv_0"]["kernel"])
+
+
+def test_init_variables_refuses_an_undeclared_initialiser():
+    class Foreign(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return x @ self.param("w", nn.initializers.lecun_normal(), (x.shape[-1], 2))
+
+    with pytest.raises(TypeError, match="w: declared without a darts_jax.nn.layers initialiser"):
+        layers.init_variables(Foreign(), 0, jnp.zeros((1, 3)))

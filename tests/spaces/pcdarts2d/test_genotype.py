@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from darts_jax.config import PRIMITIVES
-from darts_jax.genotype import (ARCH_KEYS, KNOWN_GENOTYPES, Genotype, derive_genotype, load_genotype,
+from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
+from darts_jax.spaces.pcdarts2d.genotype import (ARCH_KEYS, KNOWN_GENOTYPES, Genotype, derive_genotype, load_genotype,
                                 parse_genotype, random_genotype, validate)
 
 # Spec Appendix, exactly as the authors' PyTorch code prints it.

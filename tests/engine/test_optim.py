@@ -6,9 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_jax.config import SearchConfig, TrainConfig
-from darts_jax.optim import apply_updates, coupled_adam, cosine_lr
-from darts_jax.state import arch_optimizer, weight_optimizer
+from darts_jax.tasks.search import SearchConfig
+from darts_jax.tasks.train import TrainConfig
+from darts_jax.engine.optim import apply_updates, coupled_adam, cosine_lr
+from darts_jax.engine.optim import weight_optimizer
+from darts_jax.tasks.search import arch_optimizer
 
 STEP_LRS = (1e-2, 7e-3, 4e-3)  # a different rate each step, as the schedule gives at epoch boundaries
 
@@ -47,9 +49,9 @@ def _torch_adam(params, grads_per_step, lrs, weight_decay, b1, b2, eps):
 @pytest.mark.parametrize("make_optimizer,weight_decay,b1", [
     (lambda: coupled_adam(0.1), 0.1, 0.9),
     # The run's optimisers must carry the spec's hyperparameters (§5.2), written out here.
-    (lambda: weight_optimizer(SearchConfig()), 3e-4, 0.9),
-    (lambda: weight_optimizer(TrainConfig()), 3e-4, 0.9),
-    (lambda: arch_optimizer(SearchConfig()), 1e-3, 0.5),
+    (lambda: weight_optimizer(SearchConfig(model=None).optim), 3e-4, 0.9),
+    (lambda: weight_optimizer(TrainConfig(model=None).optim), 3e-4, 0.9),
+    (lambda: arch_optimizer(SearchConfig(model=None)), 1e-3, 0.5),
 ], ids=["coupled_adam", "search_weights", "train_weights", "search_arch"])
 def test_steps_match_pytorch_adam_with_l2(make_optimizer, weight_decay, b1):
     rng = np.random.default_rng(0)

@@ -5,12 +5,9 @@ import numpy as np
 import optax
 import pytest
 
-from darts_jax.config import PRIMITIVES, ModelConfig
-from darts_jax.search_space import (SearchNetwork, count_supernet_params, edge_softmax, init_arch, init_supernet)
-from darts_jax.skeleton import cell_plan
-
-NODE_SEGMENTS = [(0, 2), (2, 5), (5, 9), (9, 14)]
-
+from darts_jax.spaces.pcdarts2d.config import PRIMITIVES, ModelConfig
+from darts_jax.spaces.pcdarts2d.supernet import SearchNetwork, count_supernet_params, init_arch, init_supernet
+from darts_jax.spaces.pcdarts2d.skeleton import cell_plan
 
 def _supernet_weight_formula(layers, c, k):
     """Trainable weights of the search supernet from spec §2.1-2.4, written out independently.
@@ -89,21 +86,6 @@ def test_init_arch_shapes_and_scale():
     other = init_arch(jax.random.key(1), 8)
     assert not np.allclose(other["alphas_normal"], arch["alphas_normal"])
     assert init_arch(jax.random.key(0), 5)["alphas_reduce"].shape == (14, 5)
-
-
-def test_edge_softmax_normalises_within_each_node():
-    betas = jnp.asarray(np.random.default_rng(0).normal(size=14) * 2, jnp.float32)
-    weights = np.asarray(edge_softmax(betas))
-    for start, stop in NODE_SEGMENTS:
-        segment = np.exp(np.asarray(betas[start:stop], np.float64))
-        np.testing.assert_allclose(weights[start:stop], segment / segment.sum(), rtol=1e-5)
-        np.testing.assert_allclose(weights[start:stop].sum(), 1.0, rtol=1e-6)
-    # Shifting one node's β leaves every weight unchanged; shifting part of a node changes only that node.
-    shifted = betas.at[5:9].add(3.0)
-    np.testing.assert_allclose(edge_softmax(shifted), weights, rtol=1e-5)
-    changed = np.asarray(edge_softmax(betas.at[2].add(1.0)))
-    assert not np.allclose(changed[2:5], weights[2:5])
-    np.testing.assert_allclose(np.delete(changed, [2, 3, 4]), np.delete(weights, [2, 3, 4]), rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------ differentiability

@@ -6,7 +6,7 @@ import pytest
 import scipy.fft
 import scipy.signal
 
-from darts_jax import frontends
+from darts_jax.nn import frontends
 
 SAMPLE_RATE = 16000
 NUM_SAMPLES = 4 * SAMPLE_RATE

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from darts_jax.cli import main
-from darts_jax.metrics import evaluate_scores
-from darts_jax.scores import read_asv_scores, read_cm_scores, write_cm_scores
+from darts_jax.spoofing.metrics import evaluate_scores
+from darts_jax.spoofing.scores import cm_keys, read_asv_scores, read_cm_scores, write_cm_scores
 
 UTT_IDS = ["LA_E_1", "LA_E_2", "LA_E_3", "LA_E_4", "LA_E_5"]
 ATTACKS = ["-", "-", "A11", "A11", "A17"]
@@ -31,7 +31,7 @@ def test_round_trip_is_exact(tmp_path):
     trials = read_cm_scores(path)
     assert trials.utt_ids.tolist() == UTT_IDS
     assert trials.attacks.tolist() == ATTACKS
-    assert trials.keys.tolist() == KEYS
+    assert cm_keys(trials.labels) == KEYS
     assert trials.scores.tolist() == SCORES
     assert path.read_text().splitlines()[2] == "LA_E_3 A11 spoof 0.0039"
     assert os.listdir(tmp_path) == ["cm.txt"]

@@ -7,12 +7,15 @@ Training: its step traced once while the learning rate and drop-path probability
 import json
 
 import numpy as np
-from step_traces import count_traces
 
-from darts_jax import loops
-from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
 from darts_jax.data.loader import Batch
-from darts_jax.genotype import load_genotype
+from darts_jax.engine.config import with_fields
+from darts_jax.spaces.pcdarts2d import SPACE
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.tasks.search import SearchConfig, search
+from darts_jax.tasks.train import TrainConfig, train
+from tests.step_traces import count_traces
 
 BATCH = 4
 TINY = ModelConfig(layers=1, init_channels=4, num_samples=2048)
@@ -55,12 +58,12 @@ def _read_jsonl(path) -> list[dict]:
 
 def test_search_freezes_arch_in_warmup_then_learns(tmp_path, monkeypatch):
     spe = 3
-    config = SearchConfig(model=TINY_SUPERNET, batch_size=BATCH, epochs=3, warmup_epochs=1, steps_per_epoch=spe,
-                          log_every=1, checkpoint_every=100)
+    config = with_fields(SearchConfig(model=TINY_SUPERNET), batch_size=BATCH, epochs=3, warmup_epochs=1,
+                         steps_per_epoch=spe, log_every=1, checkpoint_every=100)
     traces = count_traces(monkeypatch, ("arch_step", "weight_step"))
     weight_loader, arch_loader = (InMemoryLoader(_random_batches(seed, 2), spe) for seed in (0, 1))
-    result = loops.search(config, weight_loader, arch_loader, tmp_path, quiet=True)
-    assert result.step == config.epochs * spe and not result.interrupted
+    result = search(SPACE, config, weight_loader, arch_loader, tmp_path, quiet=True)
+    assert result.step == config.loop.epochs * spe and not result.interrupted
 
     # α/β as the loop logs them at the start of each epoch (JSON round-trips float32 exactly).
     arch_at = {r["epoch"]: {k: np.asarray(v, np.float32) for k, v in r["arch"].items()}
@@ -81,10 +84,10 @@ def test_search_freezes_arch_in_warmup_then_learns(tmp_path, monkeypatch):
 
 
 def test_train_traces_its_step_once_as_drop_path_ramps(tmp_path, monkeypatch):
-    config = TrainConfig(model=TINY, batch_size=BATCH, epochs=2, steps_per_epoch=2, checkpoint_every=100)
+    config = with_fields(TrainConfig(model=TINY), batch_size=BATCH, epochs=2, steps_per_epoch=2, checkpoint_every=100)
     traces = count_traces(monkeypatch, ("train_step",))
-    result = loops.train(config, load_genotype(config.genotype), InMemoryLoader(_random_batches(2, 2), 2), tmp_path,
-                         quiet=True)
+    result = train(SPACE, config, load_genotype(config.genotype), InMemoryLoader(_random_batches(2, 2), 2), tmp_path,
+                   quiet=True)
     assert result.step == 4
     # Epoch 1 runs with a new learning rate and drop-path probability, both passed as traced scalars.
     assert traces == {"train_step": 1}

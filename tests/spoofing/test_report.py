@@ -1,35 +1,20 @@
 """The run report: markdown content, figure files, and what the figures plot."""
-import json
-
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.image import imread
-from scipy.special import softmax
 from scipy.stats import norm
 
-from darts_jax import report
-from darts_jax.config import PRIMITIVES
-from darts_jax.genotype import KNOWN_GENOTYPES, random_genotype
-from darts_jax.metrics import compute_eer, evaluate_scores
-from darts_jax.scores import AsvScores, CmScores
+from darts_jax.spaces.pcdarts2d import plots
+from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
+from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES
+from darts_jax.spoofing import report
+from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
+from darts_jax.spoofing.scores import AsvScores, cm_trials
+from tests.figures import assert_png, fake_records
 
 EVAL_ATTACKS = [f"A{i:02d}" for i in range(7, 20)]
-# Node i's incoming β rows in the search log's layout, written out rather than taken from the code.
-NODE_ROWS = [slice(0, 2), slice(2, 5), slice(5, 9), slice(9, 14)]
 REFERENCE = {"source": "Ge et al., Interspeech 2021 (ASVspoof 2019 LA eval, 16/64 LFCC)",
              "eer_percent": 4.96, "min_tdcf": 0.0914, "params": 7515682}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def fake_records(epochs, seed=0, n_ops=len(PRIMITIVES)):
-    rng = np.random.default_rng(seed)
-    return [{"step": 10 * epoch, "epoch": epoch, "genotype": random_genotype(epoch).to_dict(),
-             "arch": {"alphas_normal": rng.normal(size=(14, n_ops)).tolist(),
-                      "alphas_reduce": rng.normal(size=(14, n_ops)).tolist(),
-                      "betas_normal": rng.normal(size=14).tolist(),
-                      "betas_reduce": rng.normal(size=14).tolist()}}
-            for epoch in epochs]
+ALL_FIGURES = {**report.FIGURES, **plots.FIGURES}
 
 
 def fake_cm_scores(seed=0, attacks=EVAL_ATTACKS, per_attack=40, bona=80):
@@ -41,7 +26,7 @@ def fake_cm_scores(seed=0, attacks=EVAL_ATTACKS, per_attack=40, bona=80):
         trial_attacks += [attack] * per_attack
         keys += ["spoof"] * per_attack
         scores += list(rng.normal(-1.0 + 0.2 * index, 1.0, per_attack))
-    return CmScores(np.array(utt_ids), np.array(trial_attacks), np.array(keys), np.array(scores))
+    return cm_trials(np.array(utt_ids), np.array(trial_attacks), np.array(keys), np.array(scores))
 
 
 def fake_asv_scores(seed=0, attacks=EVAL_ATTACKS):
@@ -53,34 +38,26 @@ def fake_asv_scores(seed=0, attacks=EVAL_ATTACKS):
 
 
 def run_report(out_dir, *, asv=None, records=None, reference=REFERENCE, **overrides):
+    """The demo's report: the spoofing sections with the PC-DARTS architecture section."""
     cm_scores = fake_cm_scores()
     metrics = evaluate_scores(cm_scores, asv)
-    arguments = dict(title="SynthSpoof test run", genotype=KNOWN_GENOTYPES["pcdarts-lfcc"], params=1234567,
-                     metrics=metrics, timings={"search": 61.5, "train": 3700.25, "evaluate": 12.0},
-                     cm_scores=cm_scores, genotype_records=fake_records(range(3)) if records is None else records,
-                     primitives=PRIMITIVES, settings={"corpus": "SynthSpoof", "audio length": "4 s", "epochs": 3},
-                     reference=reference)
+    genotype, params = KNOWN_GENOTYPES["pcdarts-lfcc"], 1234567
+    records = fake_records(range(3)) if records is None else records
+    arguments = dict(title="SynthSpoof test run", params=params, metrics=metrics,
+                     timings={"search": 61.5, "train": 3700.25, "evaluate": 12.0}, cm_scores=cm_scores,
+                     settings={"corpus": "SynthSpoof", "audio length": "4 s", "epochs": 3}, reference=reference)
     arguments.update(overrides)
-    return report.write_report(out_dir, **arguments), arguments
-
-
-def assert_png(path):
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
-    image = imread(path)
-    assert image.ndim == 3 and min(image.shape[:2]) >= 300
-    # A blank canvas would be one colour; a drawn figure has many (antialiasing alone makes dozens).
-    rgba = np.round(image * 255).astype(np.uint8)
-    colours = rgba[..., 0].astype(np.uint32) << 16 | rgba[..., 1].astype(np.uint32) << 8 | rgba[..., 2]
-    assert np.unique(colours).size > 20
+    architecture = plots.architecture_section(genotype, params, records, PRIMITIVES)
+    return report.write_report(out_dir, architecture=architecture, **arguments), {**arguments, "genotype": genotype}
 
 
 def test_write_report_writes_every_figure_and_section(tmp_path):
     out_dir = tmp_path / "run" / "report"
     path, args = run_report(out_dir)
     assert path == out_dir / "report.md"
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(["report.md", *report.FIGURES.values()])
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(["report.md", *ALL_FIGURES.values()])
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
-    for name in report.FIGURES.values():
+    for name in ALL_FIGURES.values():
         assert_png(out_dir / name)
         assert f"]({name})" in path.read_text()
     text = path.read_text()
@@ -117,8 +94,8 @@ def test_write_report_with_asv_scores_shows_min_tdcf(tmp_path):
 
 def test_write_report_without_search_skips_the_trajectories(tmp_path):
     path, _ = run_report(tmp_path, records=[])
-    assert not (tmp_path / report.FIGURES["arch_trajectories"]).exists()
-    assert report.FIGURES["arch_trajectories"] not in path.read_text()
+    assert not (tmp_path / plots.FIGURES["arch_trajectories"]).exists()
+    assert plots.FIGURES["arch_trajectories"] not in path.read_text()
     assert "No search run" in path.read_text()
 
 
@@ -149,76 +126,6 @@ def test_det_marks_the_eer_of_compute_eer(tmp_path):
     tick_labels = [label.get_text() for label in fig.axes[0].get_xticklabels()]
     assert tick_labels == ["0.1", "0.5", "1", "2", "5", "10", "20", "40"]
     np.testing.assert_allclose(fig.axes[0].get_xticks(), norm.ppf(np.array([0.1, 0.5, 1, 2, 5, 10, 20, 40]) / 100))
-
-
-def test_trajectories_plot_softmax_weights_and_the_latest_record_per_epoch(tmp_path):
-    records = fake_records([0, 1, 2], seed=1) + fake_records([1], seed=2)
-    fig = report.plot_arch_trajectories(records, PRIMITIVES, tmp_path / "arch.png")
-    assert_png(tmp_path / "arch.png")
-    by_epoch = {0: records[0], 1: records[3], 2: records[2]}
-    for row, cell in enumerate(("normal", "reduce")):
-        alphas = np.array([by_epoch[e]["arch"][f"alphas_{cell}"] for e in range(3)])
-        betas = np.array([by_epoch[e]["arch"][f"betas_{cell}"] for e in range(3)])
-        op_axis = fig.axes[row * 5]
-        expected_ops = softmax(alphas, axis=2).mean(axis=1)
-        assert [line.get_label() for line in op_axis.lines] == list(PRIMITIVES)
-        for line, expected in zip(op_axis.lines, expected_ops.T):
-            np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2])
-            np.testing.assert_allclose(line.get_ydata(), expected)
-        for node, rows in enumerate(NODE_ROWS):
-            node_axis = fig.axes[row * 5 + 1 + node]
-            expected_edges = softmax(betas[:, rows], axis=1)
-            assert len(node_axis.lines) == node + 2
-            for line, expected in zip(node_axis.lines, expected_edges.T):
-                np.testing.assert_allclose(line.get_ydata(), expected)
-
-
-def test_trajectories_reject_records_of_other_primitives(tmp_path):
-    with pytest.raises(ValueError, match="genotype_records\\[0\\]: alphas_normal has shape \\(14, 5\\)"):
-        report.plot_arch_trajectories(fake_records([0], n_ops=5), PRIMITIVES, tmp_path / "arch.png")
-    broken = fake_records([0, 1])
-    del broken[1]["arch"]["betas_reduce"]
-    with pytest.raises(ValueError, match="genotype_records\\[1\\]: .*betas_reduce"):
-        report.plot_arch_trajectories(broken, PRIMITIVES, tmp_path / "arch.png")
-
-
-def test_read_genotype_records_names_a_broken_line(tmp_path):
-    records = fake_records(range(2))
-    path = tmp_path / "genotypes.jsonl"
-    path.write_text("".join(json.dumps(record) + "\n" for record in records) + "\n")
-    assert report.read_genotype_records(path) == records
-    path.write_text(json.dumps(records[0]) + "\n" + json.dumps(records[1])[:50] + "\n")
-    with pytest.raises(ValueError, match="genotypes.jsonl, line 2"):
-        report.read_genotype_records(path)
-    with pytest.raises(FileNotFoundError, match="written by a search run"):
-        report.read_genotype_records(tmp_path / "missing.jsonl")
-
-
-def _label_boxes(fig):
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    axis = fig.axes[0]
-    labels = [text for text in axis.texts if text.get_bbox_patch() is not None]
-    circles = [patch.get_window_extent(renderer) for patch in axis.patches if type(patch).__name__ == "Circle"]
-    return [text.get_text() for text in labels], [text.get_window_extent(renderer) for text in labels], circles
-
-
-@pytest.mark.parametrize("genotype,kind", [(KNOWN_GENOTYPES["pcdarts-lfcc"], "normal"), (random_genotype(7), "reduce")])
-def test_cell_labels_every_edge_without_overlaps(tmp_path, genotype, kind):
-    fig = report.plot_cell(genotype, kind, tmp_path / "cell.png")
-    assert_png(tmp_path / "cell.png")
-    names, boxes, circles = _label_boxes(fig)
-    assert sorted(names) == sorted(op for op, _ in getattr(genotype, kind))
-    node_names = {text.get_text() for text in fig.axes[0].texts} - set(names)
-    assert node_names == {"$c_{k-2}$", "$c_{k-1}$", "0", "1", "2", "3", "$c_{k}$"}
-    arrows = [patch for patch in fig.axes[0].patches if type(patch).__name__ == "FancyArrowPatch"]
-    assert len(arrows) == len(getattr(genotype, kind)) + len(getattr(genotype, f"{kind}_concat"))
-    for index, box in enumerate(boxes):
-        assert not any(box.overlaps(other) for other in boxes[index + 1:] + circles), names[index]
-
-
-def test_cell_rejects_unknown_kind(tmp_path):
-    with pytest.raises(ValueError, match="'normal' or 'reduce'"):
-        report.plot_cell(random_genotype(0), "reduction", tmp_path / "cell.png")
 
 
 def test_plots_refuse_a_missing_folder(tmp_path):

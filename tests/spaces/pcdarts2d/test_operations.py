@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from darts_jax.config import PRIMITIVES
-from darts_jax.layers import avg_pool_3x3, init_variables, max_pool_2x2_ceil, max_pool_3x3
-from darts_jax.operations import ConvOp, FactorizedReduce, Op
-from darts_jax.search_space import MixedOpGroup
+from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
+from darts_jax.nn.layers import avg_pool_3x3, init_variables, max_pool_2x2_ceil, max_pool_3x3
+from darts_jax.spaces.pcdarts2d.operations import ConvOp, FactorizedReduce, Op
+from darts_jax.spaces.pcdarts2d.supernet import MixedOpGroup
 
 EPS = 1e-5
 SIZES = [(7, 10), (8, 9)]  # odd/even and even/odd feature x time maps

@@ -20,28 +20,34 @@ import jax
 import numpy as np
 import pytest
 
-from darts_jax import config as config_lib
-from darts_jax import loops, parallel, pipeline
-from darts_jax.checkpoint import CheckpointError, RunCheckpoints, discard_checkpoints
-from darts_jax.config import ModelConfig, SearchConfig
 from darts_jax.data.loader import search_loaders
-from darts_jax.state import init_search_state
+from darts_jax.engine import config as config_lib
+from darts_jax.engine import parallel
+from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints, discard_checkpoints
+from darts_jax.spaces.pcdarts2d import SPACE
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spoofing import pipeline
+from darts_jax.tasks import common
+from darts_jax.tasks import search as search_task
+from darts_jax.tasks.search import SearchConfig, init_search_state
 
 STEPS_PER_EPOCH = 5
-CONFIG = SearchConfig(
-    model=ModelConfig(layers=1, init_channels=4, num_samples=2048, primitives=("max_pool_3x3", "skip_connect")),
-    batch_size=4, epochs=3, warmup_epochs=1, steps_per_epoch=STEPS_PER_EPOCH, mask=True, seed=5,
+CONFIG = config_lib.with_fields(
+    SearchConfig(model=ModelConfig(layers=1, init_channels=4, num_samples=2048, mask=True,
+                                   primitives=("max_pool_3x3", "skip_connect"))),
+    batch_size=4, epochs=3, warmup_epochs=1, steps_per_epoch=STEPS_PER_EPOCH, seed=5,
     log_every=1, checkpoint_every=1, keep_checkpoints=3)
-TOTAL_STEPS = CONFIG.epochs * STEPS_PER_EPOCH
-# Run length and bookkeeping; the step functions never read these.
-RUN_ONLY_FIELDS = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints")
+TOTAL_STEPS = CONFIG.loop.epochs * STEPS_PER_EPOCH
 
 # The subprocess runs what `darts-jax search` runs, less the dev scoring, with this file's configuration
 # (the CLI has no --primitives flag, and two primitives compile several times faster than eight).
 DRIVER = """
 import json, sys
-from darts_jax import config, pipeline
-search_config = config.from_dict(config.SearchConfig, json.loads(sys.argv[1]))
+from darts_jax.engine import config
+from darts_jax.spaces.pcdarts2d import ModelConfig
+from darts_jax.spoofing import pipeline
+from darts_jax.tasks.search import SearchConfig
+search_config = config.from_dict(SearchConfig, json.loads(sys.argv[1]), field_types={"model": ModelConfig})
 pipeline.run_search(search_config, sys.argv[2], sys.argv[3], monitor_dev=False, workers=2)
 """
 
@@ -50,23 +56,24 @@ pipeline.run_search(search_config, sys.argv[2], sys.argv[3], monitor_dev=False, 
 def shared_step_functions():
     """Compiles the step functions once per device count and architecture for all runs in this module."""
     compiled = {}
-    compile_search_steps = parallel.compile_search_steps
+    compile_search_steps = search_task.compile_search_steps
 
-    def compile_once(config, devices):
-        config = dataclasses.replace(config, **{name: getattr(CONFIG, name) for name in RUN_ONLY_FIELDS})
+    def compile_once(space, config, devices):
+        # The run length and bookkeeping (config.loop) are never read by the step functions.
+        config = dataclasses.replace(config, loop=CONFIG.loop)
         key = (config, tuple(devices))
         if key not in compiled:
-            compiled[key] = compile_search_steps(config, devices)
+            compiled[key] = compile_search_steps(space, config, devices)
         return compiled[key]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(parallel, "compile_search_steps", compile_once)
+        patch.setattr(search_task, "compile_search_steps", compile_once)
         yield
 
 
 def make_loaders(data_dir, config=CONFIG):
     """The loaders `pipeline.run_search` makes for one host."""
-    return search_loaders(data_dir, config.batch_size, seed=config.seed, num_samples=config.model.num_samples,
+    return search_loaders(data_dir, config.optim.batch_size, seed=config.loop.seed, num_samples=config.model.num_samples,
                           sample_rate=config.model.sample_rate, num_workers=2)
 
 
@@ -108,7 +115,7 @@ def search(data_dir, workdir, config=CONFIG, *, weights_action=None, arch_action
         weight_loader = Tampered(weight_loader, at, weights_action)
     if arch_action:
         arch_loader = Tampered(arch_loader, at, arch_action)
-    return loops.search(config, weight_loader, arch_loader, workdir, **{"quiet": True, **options})
+    return search_task.search(SPACE, config, weight_loader, arch_loader, workdir, **{"quiet": True, **options})
 
 
 def search_with_log(*args, **kwargs):
@@ -120,9 +127,9 @@ def search_with_log(*args, **kwargs):
 
 
 def latest_checkpoint(workdir, config=CONFIG):
-    checkpoints = RunCheckpoints(workdir, config.keep_checkpoints)
+    checkpoints = RunCheckpoints(workdir, config.loop.keep_checkpoints)
     try:
-        return checkpoints.restore_latest(jax.device_get(init_search_state(config)))
+        return checkpoints.restore_latest(jax.device_get(init_search_state(SPACE, config)))
     finally:
         checkpoints.close()
 
@@ -344,13 +351,13 @@ def test_a_different_architecture_is_refused_with_the_differing_fields(tiny_corp
 
 def test_run_length_and_logging_may_change_on_resume(tiny_corpus, reference, tmp_path):  # noqa: F811
     workdir = copy_run(reference[0], tmp_path / "run")
-    longer = dataclasses.replace(CONFIG, epochs=CONFIG.epochs + 1, log_every=2, checkpoint_every=100)
+    longer = config_lib.with_fields(CONFIG, epochs=CONFIG.loop.epochs + 1, log_every=2, checkpoint_every=100)
     result = search(tiny_corpus, workdir, longer)
     assert result.step == TOTAL_STEPS + STEPS_PER_EPOCH
     assert checkpoint_steps(workdir)[-1] == TOTAL_STEPS + STEPS_PER_EPOCH
     new_steps = sorted(step for step in metrics_by_step(workdir) if step > TOTAL_STEPS)
     assert new_steps == [TOTAL_STEPS + 1, TOTAL_STEPS + 3, TOTAL_STEPS + 5]
-    assert config_lib.load_json(SearchConfig, workdir / "config.json") == longer
+    assert common.load_run_config(SearchConfig, workdir / "config.json") == longer
 
 
 # ------------------------------------------------------------------------------ item 6: non-finite values
