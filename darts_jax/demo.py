@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from darts_jax.data.audio import SAMPLE_RATE
 from darts_jax.data.synthspoof.corpus import make_corpus
 from darts_jax.engine.config import LoopConfig, OptimConfig
 from darts_jax.spaces import get_space
@@ -25,7 +26,7 @@ from darts_jax.tasks.train import TrainConfig
 
 # Shorter audio (1 s) and smaller networks than the paper (4 s, 4/16 search, up to 16/64 training):
 # the CPU budget is 15 minutes for everything, compilation included.
-DEMO_AUDIO = 16000
+DEMO_AUDIO = SAMPLE_RATE  # 1 s
 
 
 @dataclasses.dataclass(frozen=True)

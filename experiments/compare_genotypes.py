@@ -9,10 +9,13 @@ on eval; the table at the end lists parameters, pooled EER and min t-DCF.
 import argparse
 from pathlib import Path
 
-from darts_jax.config import ModelConfig, TrainConfig
-from darts_jax.genotype import KNOWN_GENOTYPES, load_genotype, random_genotype
-from darts_jax.network import count_network_params
-from darts_jax.pipeline import load_trained, run_train, score_partition
+from darts_jax.engine.config import with_fields
+from darts_jax.spaces import get_space
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES, load_genotype, random_genotype
+from darts_jax.spaces.pcdarts2d.network import count_network_params
+from darts_jax.spoofing.pipeline import load_trained, run_train, score_corpus
+from darts_jax.tasks.train import TrainConfig
 
 SIZES = {"4-16": (4, 16), "8-32": (8, 32), "16-64": (16, 64)}
 
@@ -27,16 +30,17 @@ def main():
     parser.add_argument("--epochs", type=int, default=100)
     args = parser.parse_args()
     layers, channels = SIZES[args.size]
-    model = ModelConfig(layers=layers, init_channels=channels)
+    model = ModelConfig(layers=layers, init_channels=channels, mask=True)
     candidates = {"published": KNOWN_GENOTYPES["pcdarts-lfcc"], "searched": load_genotype(args.searched),
                   f"random-{args.random_seed}": random_genotype(args.random_seed)}
     rows = []
     for name, genotype in candidates.items():
         workdir = Path(args.workdir) / name
-        run_train(TrainConfig(model=model, genotype=genotype.to_string(), mask=True, epochs=args.epochs),
+        run_train(with_fields(TrainConfig(model=model, genotype=genotype.to_string()), epochs=args.epochs),
                   args.data, workdir)
         config, genotype, variables = load_trained(workdir)
-        metrics = score_partition(config.model, genotype, variables, args.data, "eval", workdir / "scores-eval.txt")
+        metrics = score_corpus(get_space(config.space), config.model, genotype, variables, args.data,
+                               workdir / "scores-eval.txt")
         rows.append((name, count_network_params(model, genotype), metrics["eer_percent"], metrics["min_tdcf"]))
     print(f"{'genotype':<14}{'params':>10}{'EER %':>10}{'min t-DCF':>12}")
     for name, params, eer, tdcf in rows:

@@ -10,9 +10,12 @@ Each phase resumes from its checkpoints when the command is run again.
 import argparse
 from pathlib import Path
 
-from darts_jax.config import ModelConfig, SearchConfig, TrainConfig
-from darts_jax.metrics import format_report
-from darts_jax.pipeline import load_trained, run_search, run_train, score_partition
+from darts_jax.spaces import get_space
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spoofing.metrics import format_report
+from darts_jax.spoofing.pipeline import load_trained, run_search, run_train, score_corpus
+from darts_jax.tasks.search import SearchConfig
+from darts_jax.tasks.train import TrainConfig
 
 SIZES = {"4-16": (4, 16), "8-32": (8, 32), "16-64": (16, 64)}
 
@@ -29,15 +32,15 @@ def main():
 
     genotype = args.genotype
     if genotype is None:
-        search = SearchConfig(model=ModelConfig(frontend=args.frontend), mask=True)
+        search = SearchConfig(model=ModelConfig(frontend=args.frontend, mask=True))
         genotype = run_search(search, args.data, workdir / "search").genotype.to_string()
     layers, channels = SIZES[args.size]
-    train = TrainConfig(model=ModelConfig(frontend=args.frontend, layers=layers, init_channels=channels),
-                        genotype=genotype, mask=True)
+    train = TrainConfig(model=ModelConfig(frontend=args.frontend, layers=layers, init_channels=channels, mask=True),
+                        genotype=genotype)
     run_train(train, args.data, workdir / f"train-{args.size}")
     config, genotype, variables = load_trained(workdir / f"train-{args.size}")
-    metrics = score_partition(config.model, genotype, variables, args.data, "eval",
-                              workdir / f"train-{args.size}" / "scores-eval.txt")
+    metrics = score_corpus(get_space(config.space), config.model, genotype, variables, args.data,
+                           workdir / f"train-{args.size}" / "scores-eval.txt")
     print(format_report(metrics))
 
 

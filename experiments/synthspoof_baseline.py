@@ -18,9 +18,9 @@ import numpy as np
 
 from darts_jax.data.loader import BatchLoader
 from darts_jax.data.protocols import load_partition
+from darts_jax.nn.frontends import lfcc
+from darts_jax.spoofing.metrics import compute_eer
 from darts_jax.spoofing.side_cues import LogisticRegression, side_cue_eer
-from darts_jax.frontends import lfcc
-from darts_jax.metrics import compute_eer
 
 
 _lfcc = jax.jit(lfcc)

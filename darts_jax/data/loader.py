@@ -136,11 +136,21 @@ class BatchLoader:
                 "shard_index": self._shard_index, "shard_count": self._shard_count}
 
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """This shard's utterance indices for a training epoch, before batching."""
+        """This shard's utterance indices for a training epoch, before batching.
+
+        Shard k takes block k of each global batch (shard_count x batch_size consecutive entries of the
+        epoch's permutation), so the global batch of a step, and which device holds which rows, are the
+        same whatever the number of hosts the devices are spread over.
+        """
         count = len(self._utterances)
         order = (np.random.default_rng([self._seed, epoch]).permutation(count) if self._shuffle
                  else np.arange(count))
-        return order[self._shard_index::self._shard_count][: count // self._shard_count]
+        if not self._drop_last:
+            return order[self._shard_index::self._shard_count][: count // self._shard_count]
+        global_batch = self._batch_size * self._shard_count
+        steps = count // global_batch
+        blocks = order[:steps * global_batch].reshape(steps, self._shard_count, self._batch_size)
+        return blocks[:, self._shard_index].reshape(-1)
 
     def _training_requests(self, epoch: int, batch_index: int) -> Iterator[_Request]:
         steps, size = self.steps_per_epoch, self._batch_size

@@ -50,7 +50,7 @@ def replicate(tree, devices):
     if not jax.tree.leaves(tree):
         return tree
     stacked = jax.tree.map(lambda x: np.broadcast_to(x, (len(devices),) + np.shape(x)), jax.device_get(tree))
-    return jax.pmap(lambda t: t, axis_name=AXIS, devices=devices)(stacked)
+    return jax.pmap(lambda t: t, axis_name=AXIS, devices=_mapped_devices(devices))(stacked)
 
 
 def unreplicate(tree):
@@ -82,5 +82,18 @@ def pmap(fn: Callable, devices, in_axes, donate_state: bool = True) -> Callable:
             return fn(*args)
 
     functools.update_wrapper(mapped, fn)
-    return jax.pmap(mapped, axis_name=AXIS, in_axes=in_axes, devices=devices,
+    return jax.pmap(mapped, axis_name=AXIS, in_axes=in_axes, devices=_mapped_devices(devices),
                     donate_argnums=(0,) if donate_state else ())
+
+
+def _mapped_devices(devices):
+    """What pmap maps over: `devices` in one process; across processes every device of every process.
+
+    pmap restricted to a process's own devices would run one independent program per host, each with
+    its own α/β; across processes, each one feeds its local devices and the collectives span all.
+    """
+    if jax.process_count() == 1:
+        return devices
+    if list(devices) != jax.local_devices():
+        raise ValueError("devices: a run over several processes uses every local device of each process")
+    return None

@@ -2,8 +2,7 @@
 
 A search step is `arch_step` (α/β on an architecture-half batch, skipped during warm-up) followed by
 `weight_step` (weights on a weight-half batch, with the updated α/β), as the authors order them; the two
-are compiled separately, which halves compile time. `search_step` is both in one call, for users of
-the functional API; the loop calls the compiled halves. Defaults are the authors' (spec §5.2).
+are compiled separately, which halves compile time. Defaults are the authors' (spec §5.2).
 """
 from __future__ import annotations
 
@@ -100,17 +99,6 @@ def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: Se
     params, opt_w, grad_norm = descend(weight_optimizer(config.optim), grads, state.opt_w, state.params, lr)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_w=opt_w)
     return new_state, classification_metrics(loss, logits, batch["label"], grad_norm)
-
-
-def search_step(state, weight_batch, arch_batch, lr, update_arch: bool, *, space: SearchSpace,
-                config: SearchConfig):
-    """The authors' order: α/β step (skipped in warm-up), then the weight step with the new α/β."""
-    metrics = {}
-    if update_arch:
-        state, arch_metrics = arch_step(state, arch_batch, weight_batch, lr, space=space, config=config)
-        metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
-    state, weight_metrics = weight_step(state, weight_batch, lr, space=space, config=config)
-    return state, {**metrics, **weight_metrics}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -129,6 +129,19 @@ def test_training_shards_are_disjoint_and_cover_the_data(utterances):
     assert not set(batches[0].utt_ids) & set(batches[1].utt_ids)
 
 
+def test_the_global_batch_does_not_depend_on_the_number_of_shards(utterances):
+    # Two hosts with batches of 3 see, side by side, exactly one host's batch of 6, in device order.
+    whole = make_loader(utterances, batch_size=6)
+    halves = [make_loader(utterances, shard_index=i, shard_count=2, batch_size=3) for i in range(2)]
+    assert whole.steps_per_epoch == halves[0].steps_per_epoch == 37 // 6
+    for epoch in range(2):
+        joined = np.stack([h.epoch_order(epoch).reshape(-1, 3) for h in halves], axis=1).reshape(-1)
+        np.testing.assert_array_equal(joined, whole.epoch_order(epoch))
+    batch, parts = next(iter(whole)), [next(iter(h)) for h in halves]
+    assert batch.utt_ids == parts[0].utt_ids + parts[1].utt_ids
+    np.testing.assert_array_equal(batch.wave_BxS, np.concatenate([p.wave_BxS for p in parts]))
+
+
 def test_one_pass_scores_every_utterance_once_with_padding(utterances):
     shards = [make_loader(utterances, shard_index=i, shard_count=2, batch_size=4) for i in range(2)]
     passes = [list(s.one_pass()) for s in shards]

@@ -7,6 +7,8 @@ which a linear head alone cannot separate, so the search has a reason to prefer 
 """
 import dataclasses
 import json
+import os
+import signal
 
 import flax.linen as nn
 import jax
@@ -98,11 +100,11 @@ TOY = register(SearchSpace(
 class VectorLoader:
     """Endless shuffled batches of the toy task, resumable by its cursor; one_pass for scoring."""
 
-    def __init__(self, seed: int, size: int = 64, steps_per_epoch: int = 4):
+    def __init__(self, seed: int, size: int = 64, steps_per_epoch: int = 4, interrupt_at: int | None = None):
         rng = np.random.default_rng(seed)
         self.x = rng.standard_normal((size, DIM)).astype(np.float32)
         self.y = (np.abs(self.x[:, 0]) > 0.6745).astype(np.int32)
-        self.steps_per_epoch, self.cursor = steps_per_epoch, 0
+        self.steps_per_epoch, self.cursor, self.interrupt_at = steps_per_epoch, 0, interrupt_at
 
     def _batch(self, rows):
         return Batch(self.x[rows], self.y[rows], np.ones(len(rows), bool), tuple(f"u{r}" for r in rows),
@@ -112,6 +114,8 @@ class VectorLoader:
         while True:
             rows = np.random.default_rng(self.cursor).choice(len(self.y), BATCH, replace=False)
             self.cursor += 1
+            if self.cursor == self.interrupt_at:  # as a user's Ctrl-C mid-epoch
+                os.kill(os.getpid(), signal.SIGINT)
             yield self._batch(rows)
 
     def one_pass(self):
@@ -131,8 +135,9 @@ def _search_config(epochs):
                                   checkpoint_every=100)
 
 
-def _search(workdir, epochs):
-    return search(TOY, _search_config(epochs), VectorLoader(0), VectorLoader(1), workdir, quiet=True)
+def _search(workdir, epochs, interrupt_at=None):
+    return search(TOY, _search_config(epochs), VectorLoader(0, interrupt_at=interrupt_at), VectorLoader(1), workdir,
+                  quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +163,8 @@ def test_search_derives_the_genotype_of_its_final_alphas(searched):
 
 def test_a_resumed_search_matches_the_uninterrupted_one(searched, tmp_path):
     _, uninterrupted = searched
-    first = _search(tmp_path, epochs=2)
-    assert first.step == 8
+    first = _search(tmp_path, epochs=4, interrupt_at=10)
+    assert first.interrupted and first.step == 10
     resumed = _search(tmp_path, epochs=4)
     assert resumed.step == uninterrupted.step == 16
     jax.tree.map(np.testing.assert_array_equal, resumed.state, uninterrupted.state)
@@ -196,3 +201,4 @@ def test_the_space_is_found_by_name():
     assert get_space("toy-mlp") is TOY
     with pytest.raises(ValueError, match="already registered"):
         register(dataclasses.replace(TOY))
+
