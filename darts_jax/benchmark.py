@@ -53,12 +53,12 @@ def benchmark_search(space, model, batch_size: int, repeats: int = 5) -> dict:
     lr = np.float32(config.optim.lr)
     arch_fn = bind(arch_step, space=space, config=config)
     weight_fn = bind(weight_step, space=space, config=config)
-    arch_step, arch_s, arch_peak = _compile(arch_fn, state, arch_batch, weight_batch, lr)
-    weight_step, weight_s, weight_peak = _compile(weight_fn, state, weight_batch, lr)
+    compiled_arch, arch_s, arch_peak = _compile(arch_fn, state, arch_batch, weight_batch, lr)
+    compiled_weight, weight_s, weight_peak = _compile(weight_fn, state, weight_batch, lr)
 
     def run(state):
-        state, _ = arch_step(state, arch_batch, weight_batch, lr)
-        return weight_step(state, weight_batch, lr)[0]
+        state, _ = compiled_arch(state, arch_batch, weight_batch, lr)
+        return compiled_weight(state, weight_batch, lr)[0]
 
     state = run(state)  # warm-up
     return {"step_ms": _median_ms(run, state, repeats), "compile_s": arch_s + weight_s,

@@ -14,10 +14,8 @@ def _cmd_params(args) -> int:
     space = get_space(args.space)
     model = _model_from_args(args)
     if args.supernet:
-        shapes = jax_eval_shape(lambda: space.init_supernet(0, model))
-        variables, arch = shapes
-        print(f"supernet {args.layers} layers / {args.init_channels} channels, K = {args.partial_k}: "
-              f"{count_params(arch)} architecture values")
+        variables, arch = jax_eval_shape(lambda: space.init_supernet(0, model))
+        print(f"{space.name} supernet: {count_params(arch)} architecture values")
         print(count_params(variables["params"]))
     else:
         genotype = space.load_genotype(args.genotype, model)
@@ -70,10 +68,16 @@ def _given(args) -> dict:
 
 
 def _run_config(cls, args):
-    """A Search/TrainConfig from the flags given; flags left unset keep the dataclass defaults."""
+    """A Search/TrainConfig from the flags given; flags left unset keep the space's defaults, or else
+    the dataclass defaults."""
     from darts_jax.engine.config import replace_fields
+    from darts_jax.spaces import get_space
+    from darts_jax.tasks.search import SearchConfig
 
-    return replace_fields(cls(model=_model_from_args(args), space=args.space), _given(args))
+    space = get_space(args.space)
+    defaults = dict(space.search_defaults if cls is SearchConfig else space.train_defaults)
+    config = replace_fields(cls(model=_model_from_args(args), space=args.space), defaults, strict=True)
+    return replace_fields(config, _given(args))
 
 
 def _cmd_search(args) -> int:
@@ -247,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="corpus for --what loader")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
-    p.set_defaults(func=_cmd_benchmark, partial_k=2)
+    p.set_defaults(func=_cmd_benchmark)
     return parser
 
 
@@ -273,12 +277,13 @@ def _add_run_flags(p) -> None:
 
 def _add_model_flags(p, partial_k: bool = True) -> None:
     p.add_argument("--space", default="pcdarts", help="search space (default pcdarts, the 2-D PC-DARTS space)")
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--init-channels", type=int, default=16)
-    p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"), default="lfcc")
-    p.add_argument("--num-samples", type=int, default=64000, help="audio length in samples (4 s at 16 kHz)")
+    # Unset model flags keep the space's defaults (pcdarts: 4 layers, 16 channels, LFCC, 4 s, K = 2).
+    p.add_argument("--layers", type=int)
+    p.add_argument("--init-channels", type=int)
+    p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"))
+    p.add_argument("--num-samples", type=int, help="audio length in samples (default 64000: 4 s at 16 kHz)")
     if partial_k:
-        p.add_argument("--partial-k", type=int, default=2, help="1/K of the channels go through the ops")
+        p.add_argument("--partial-k", type=int, help="1/K of the channels go through the ops (default 2)")
 
 
 def main(argv: list[str] | None = None) -> int:

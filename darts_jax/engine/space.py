@@ -10,11 +10,15 @@ Contracts of the built modules (Flax linen):
   in training it may draw from the 'mask' RNG (input augmentation).
 - `network(model, genotype).apply(variables, inputs_Bx..., train=, drop_prob=)` ->
   (logits (B, classes), embedding (B, D)); in training it may draw 'mask' and 'dropout'.
+"Logits" are whatever `loss_terms` takes (P2SGrad's cos θ, say); column 1 is the positive class's
+score, which evaluation writes to score files.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable, Sequence
+
+from darts_jax.engine.losses import weighted_nll_terms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +36,13 @@ class SearchSpace:
     load_genotype: Callable[[str, Any], Any]  # (name, path or text form, model) -> genotype
     genotype_text: Callable[[Any], str]  # the form users read and paste
     shape_fields: Sequence[str]  # model config fields that change the state's shapes
+    # (outputs_BxK, labels_B, class_weights) -> (numerator, denominator) of the batch loss; the global loss
+    # is Σ numerator / Σ denominator over devices. Default: class-weighted cross-entropy on logits.
+    loss_terms: Callable = weighted_nll_terms
+    # Task config fields (flat names, as `engine.config.replace_fields` takes them) that this space's
+    # authors set differently from the task defaults, as (name, value) pairs: e.g. (("lr", 5e-5),).
+    search_defaults: tuple = ()
+    train_defaults: tuple = ()
 
     def architecture_differences(self, saved: Any, current: Any) -> list[str]:
         return [f"{name}: checkpoint has {getattr(saved, name)!r}, this run has {getattr(current, name)!r}"

@@ -7,19 +7,20 @@ computes what one device would on the whole batch.
 from __future__ import annotations
 
 import chex
+import jax
 import optax
 from jax import lax
 
 from darts_jax.engine import collectives
-from darts_jax.engine.losses import weighted_nll_terms
 from darts_jax.engine.optim import apply_updates
 
 
-def weighted_loss(logits_BxK, labels_B, class_weights):
-    """The class-weighted cross-entropy of the global batch, as this device's share of it."""
+def global_loss(loss_terms, logits_BxK, labels_B, class_weights):
+    """The loss of the global batch as this device's share of it, from `loss_terms` -> (numerator,
+    denominator) (a space's `loss_terms`; class-weighted cross-entropy for PC-DARTS)."""
     chex.assert_rank(logits_BxK, 2)
     chex.assert_equal_shape_prefix((logits_BxK, labels_B), 1)
-    numerator, denominator = weighted_nll_terms(logits_BxK, labels_B, class_weights)
+    numerator, denominator = loss_terms(logits_BxK, labels_B, class_weights)
     # The denominator depends on labels only; summing it outside the gradient keeps psum out of autodiff.
     return numerator / lax.stop_gradient(collectives.global_sum(denominator))
 
@@ -36,3 +37,13 @@ def classification_metrics(loss, logits_BxK, labels_B, grad_norm) -> dict:
     return {"loss": collectives.global_sum(loss), "grad_norm": grad_norm,
             "accuracy": collectives.global_sum(correct) / collectives.global_sum(labels_B.shape[0])}
 
+
+
+def gradient_step(loss_fn, params, opt_state, tx, lr, labels_B):
+    """One descent step on `loss_fn(params) -> (loss, (batch_stats, logits))`.
+
+    Returns (params, opt_state, the BatchNorm statistics of the forward pass, metrics).
+    """
+    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    params, opt_state, grad_norm = descend(tx, grads, opt_state, params, lr)
+    return params, opt_state, batch_stats, classification_metrics(loss, logits, labels_B, grad_norm)

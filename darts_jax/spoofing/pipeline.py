@@ -13,7 +13,6 @@ import numpy as np
 
 from darts_jax.data.loader import BatchLoader, search_loaders
 from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_partition
-from darts_jax.engine import config as config_lib
 from darts_jax.engine import parallel
 from darts_jax.engine.checkpoint import RunCheckpoints
 from darts_jax.spaces import get_space

@@ -40,7 +40,6 @@ def architecture_check(space: SearchSpace, model, genotype=None) -> Callable[[di
     the same weight shapes would restore without error into a different network.
     """
     def check(meta: dict) -> None:
-        directory = "the checkpoint"
         saved_config = meta["config"]
         saved_space = saved_config.get("space", space.name)
         if saved_space != space.name:
@@ -49,11 +48,11 @@ def architecture_check(space: SearchSpace, model, genotype=None) -> Callable[[di
             saved = config_lib.from_dict(space.config_type, saved_config["model"], "checkpoint config.model")
             differences = space.architecture_differences(saved, model)
         if genotype is not None and meta.get("genotype") != space.genotype_to_dict(genotype):
-            saved_text = space.genotype_text(space.genotype_from_dict(meta["genotype"], model, directory))
+            saved_text = space.genotype_text(space.genotype_from_dict(meta["genotype"], model, "the checkpoint"))
             differences.append(f"genotype: checkpoint has {saved_text}, this run has {space.genotype_text(genotype)}")
         if differences:
             raise CheckpointError(
-                f"{directory} was made with a different architecture:\n  " + "\n  ".join(differences)
+                "the checkpoint was made with a different architecture:\n  " + "\n  ".join(differences)
                 + "\nUse the same settings, another --workdir, or --restart to discard it.")
 
     return check

@@ -19,7 +19,7 @@ from darts_jax.engine.optim import coupled_adam, cosine_lr, weight_optimizer
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
-from darts_jax.engine.steps import classification_metrics, descend, weighted_loss
+from darts_jax.engine.steps import global_loss, gradient_step
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
@@ -53,7 +53,8 @@ def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key):
     logits, updates = space.supernet(config.model).apply(
         {"params": params, "batch_stats": batch_stats}, batch["inputs"], arch, train=True,
         mutable=["batch_stats"], rngs={"mask": mask_key})
-    return weighted_loss(logits, batch["label"], config.optim.class_weights), (updates["batch_stats"], logits)
+    loss = global_loss(space.loss_terms, logits, batch["label"], config.optim.class_weights)
+    return loss, (updates["batch_stats"], logits)
 
 
 def arch_step(state: SearchState, arch_batch, weight_batch, lr, *, space: SearchSpace, config: SearchConfig):
@@ -82,11 +83,10 @@ def arch_step(state: SearchState, arch_batch, weight_batch, lr, *, space: Search
         def loss_fn(arch):
             return val_loss(arch, state.params)
 
-    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.arch)
-    arch, opt_a, grad_norm = descend(arch_optimizer(config), grads, state.opt_a, state.arch, config.arch_lr)
+    arch, opt_a, batch_stats, metrics = gradient_step(loss_fn, state.arch, state.opt_a, arch_optimizer(config),
+                                                      config.arch_lr, arch_batch["label"])
     # PyTorch runs the α step in train mode, so its BatchNorm statistics updates are kept.
-    new_state = state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats)
-    return new_state, classification_metrics(loss, logits, arch_batch["label"], grad_norm)
+    return state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats), metrics
 
 
 def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: SearchConfig):
@@ -95,10 +95,9 @@ def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: Se
         return _supernet_loss(space, config, params, state.batch_stats, state.arch, batch,
                               step_key(state, MASK_WEIGHTS))
 
-    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    params, opt_w, grad_norm = descend(weight_optimizer(config.optim), grads, state.opt_w, state.params, lr)
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_w=opt_w)
-    return new_state, classification_metrics(loss, logits, batch["label"], grad_norm)
+    params, opt_w, batch_stats, metrics = gradient_step(loss_fn, state.params, state.opt_w,
+                                                        weight_optimizer(config.optim), lr, batch["label"])
+    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_w=opt_w), metrics
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-import jax
 import numpy as np
 
 from darts_jax.engine import driver, parallel
@@ -15,7 +14,7 @@ from darts_jax.engine.optim import cosine_lr, weight_optimizer
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import TrainState, first_step, run_key_data, step_key
-from darts_jax.engine.steps import classification_metrics, descend, weighted_loss
+from darts_jax.engine.steps import global_loss, gradient_step
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.common import DROPOUT, MASK_WEIGHTS
 
@@ -44,12 +43,12 @@ def train_step(state: TrainState, batch, lr, drop_prob, *, space: SearchSpace, c
     def loss_fn(params):
         (logits, _), updates = net.apply({"params": params, "batch_stats": state.batch_stats}, batch["inputs"],
                                          train=True, drop_prob=drop_prob, mutable=["batch_stats"], rngs=rngs)
-        return weighted_loss(logits, batch["label"], config.optim.class_weights), (updates["batch_stats"], logits)
+        loss = global_loss(space.loss_terms, logits, batch["label"], config.optim.class_weights)
+    return loss, (updates["batch_stats"], logits)
 
-    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    params, opt, grad_norm = descend(weight_optimizer(config.optim), grads, state.opt, state.params, lr)
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt=opt)
-    return new_state, classification_metrics(loss, logits, batch["label"], grad_norm)
+    params, opt, batch_stats, metrics = gradient_step(loss_fn, state.params, state.opt, weight_optimizer(config.optim),
+                                                      lr, batch["label"])
+    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt=opt), metrics
 
 
 @dataclasses.dataclass(frozen=True)
