@@ -22,7 +22,6 @@ from darts_jax.nn.frontends import lfcc
 from darts_jax.spoofing.metrics import compute_eer
 from darts_jax.spoofing.side_cues import LogisticRegression, side_cue_eer
 
-
 _lfcc = jax.jit(lfcc)
 
 

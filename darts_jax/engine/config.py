@@ -12,6 +12,7 @@ import types
 import typing
 from pathlib import Path
 
+
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
     """What the run driver needs: how long, how often to log and checkpoint, and the seed."""

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.fft
 
 from darts_jax.data.audio import SAMPLE_RATE
+
 FRAME_LENGTH = 1024
 HOP_LENGTH = 256
 NUM_FFT = 1024

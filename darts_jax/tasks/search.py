@@ -15,13 +15,14 @@ import numpy as np
 
 from darts_jax.engine import collectives, driver, parallel
 from darts_jax.engine.config import LoopConfig, OptimConfig
-from darts_jax.engine.optim import coupled_adam, cosine_lr, weight_optimizer
+from darts_jax.engine.optim import cosine_lr, coupled_adam, weight_optimizer
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
 from darts_jax.engine.steps import global_loss, gradient_step
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:

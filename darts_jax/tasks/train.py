@@ -44,7 +44,7 @@ def train_step(state: TrainState, batch, lr, drop_prob, *, space: SearchSpace, c
         (logits, _), updates = net.apply({"params": params, "batch_stats": state.batch_stats}, batch["inputs"],
                                          train=True, drop_prob=drop_prob, mutable=["batch_stats"], rngs=rngs)
         loss = global_loss(space.loss_terms, logits, batch["label"], config.optim.class_weights)
-    return loss, (updates["batch_stats"], logits)
+        return loss, (updates["batch_stats"], logits)
 
     params, opt, batch_stats, metrics = gradient_step(loss_fn, state.params, state.opt, weight_optimizer(config.optim),
                                                       lr, batch["label"])

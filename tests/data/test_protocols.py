@@ -5,8 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from darts_jax.data.protocols import (la2019_line, load_asvspoof2021, load_in_the_wild, load_partition,
-                                      scan_partition, split_search_halves)
+from darts_jax.data.protocols import (
+    la2019_line,
+    load_asvspoof2021,
+    load_in_the_wild,
+    load_partition,
+    scan_partition,
+    split_search_halves,
+)
 
 # Official ASVspoof 2019 LA CM lines: SPEAKER UTT - SYSTEM KEY, bona fide first, then attack blocks.
 TRAIN_LINES = [

@@ -73,8 +73,8 @@ def shared_step_functions():
 
 def make_loaders(data_dir, config=CONFIG):
     """The loaders `pipeline.run_search` makes for one host."""
-    return search_loaders(data_dir, config.optim.batch_size, seed=config.loop.seed, num_samples=config.model.num_samples,
-                          sample_rate=config.model.sample_rate, num_workers=2)
+    return search_loaders(data_dir, config.optim.batch_size, seed=config.loop.seed,
+                          num_samples=config.model.num_samples, sample_rate=config.model.sample_rate, num_workers=2)
 
 
 class Tampered:

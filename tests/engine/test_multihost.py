@@ -55,7 +55,8 @@ def two_hosts(tiny_corpus, tmp_path_factory):
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": os.environ["XLA_FLAGS"].replace("device_count=2", "device_count=1")}
     address = f"127.0.0.1:{_free_port()}"
-    processes = [subprocess.Popen([sys.executable, "-c", HOST, address, str(rank), json.dumps(config_lib.to_dict(CONFIG)),
+    config = json.dumps(config_lib.to_dict(CONFIG))
+    processes = [subprocess.Popen([sys.executable, "-c", HOST, address, str(rank), config,
                                    str(tiny_corpus), str(root / "run"), str(root / f"host{rank}.json")],
                                   env=env, stdout=subprocess.DEVNULL, stderr=open(root / f"host{rank}.stderr", "w"))
                  for rank in range(2)]

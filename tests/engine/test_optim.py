@@ -6,11 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darts_jax.tasks.search import SearchConfig
+from darts_jax.engine.optim import apply_updates, cosine_lr, coupled_adam, weight_optimizer
+from darts_jax.tasks.search import SearchConfig, arch_optimizer
 from darts_jax.tasks.train import TrainConfig
-from darts_jax.engine.optim import apply_updates, coupled_adam, cosine_lr
-from darts_jax.engine.optim import weight_optimizer
-from darts_jax.tasks.search import arch_optimizer
 
 STEP_LRS = (1e-2, 7e-3, 4e-3)  # a different rate each step, as the schedule gives at epoch boundaries
 

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from darts_jax.data.protocols import load_partition
-from darts_jax.spoofing.side_cues import side_cue_eer
-from darts_jax.data.synthspoof.corpus import SIZES, _Job, _write_job, make_corpus
-from darts_jax.data.protocols import EVAL_ATTACKS, TRAIN_ATTACKS
+from darts_jax.data.protocols import EVAL_ATTACKS, TRAIN_ATTACKS, load_partition
 from darts_jax.data.synthspoof.attacks import SYSTEMS, spoof
+from darts_jax.data.synthspoof.corpus import SIZES, _Job, _write_job, make_corpus
 from darts_jax.data.synthspoof.speech import draw_speaker, plan_utterance, render
+from darts_jax.spoofing.side_cues import side_cue_eer
 
 
 def test_layout_is_read_by_the_asvspoof_reader(tiny_corpus):  # noqa: F811
