@@ -6,13 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from darts_jax.data.audio import SAMPLE_RATE, load_audio
-from darts_jax.data.protocols import (
-    Utterance,
-    find_la2019_protocol,
-    scan_asvspoof2021,
-    scan_in_the_wild,
-    scan_partition,
-)
+from darts_jax.data.protocols import (Utterance, find_la2019_protocol, scan_asvspoof2021, scan_in_the_wild,
+                                      scan_partition)
 
 
 def check_corpus(data_dir: str | Path, sample_rate: int = SAMPLE_RATE, num_workers: int = 8) -> list[str]:

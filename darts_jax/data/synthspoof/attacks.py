@@ -16,30 +16,11 @@ import numpy as np
 from scipy.fft import next_fast_len
 
 from darts_jax.data.protocols import SAME_AS_TRAIN_ATTACK
-from darts_jax.data.synthspoof.spectral import (
-    SAMPLE_RATE,
-    cepstral_envelope,
-    filter_time_varying,
-    frame_times,
-    griffin_lim,
-    hann,
-    istft,
-    mel_filterbank,
-    moving_average,
-    stft,
-    windowed_frames,
-)
-from darts_jax.data.synthspoof.speech import (
-    FILTER_BINS_HZ,
-    FILTER_FFT,
-    FILTER_FRAME,
-    Plan,
-    Speaker,
-    draw_speaker,
-    per_sample,
-    render,
-    retarget,
-)
+from darts_jax.data.synthspoof.spectral import (SAMPLE_RATE, cepstral_envelope, filter_time_varying,
+                                                frame_times, griffin_lim, hann, istft, mel_filterbank,
+                                                moving_average, stft, windowed_frames)
+from darts_jax.data.synthspoof.speech import (FILTER_BINS_HZ, FILTER_FFT, FILTER_FRAME, Plan, Speaker, draw_speaker,
+                                              per_sample, render, retarget)
 
 _HOP = FILTER_FRAME // 2
 _ENVELOPE_FLOOR = 1e-7

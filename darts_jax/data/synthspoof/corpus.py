@@ -21,16 +21,8 @@ import numpy as np
 import soundfile as sf
 
 from darts_jax.data.audio import SAMPLE_RATE
-from darts_jax.data.protocols import (
-    EVAL_ATTACKS,
-    LA2019_PROTOCOL_FOLDER,
-    LA2019_PROTOCOLS,
-    NO_ATTACK,
-    TRAIN_ATTACKS,
-    Utterance,
-    la2019_audio_dir,
-    la2019_line,
-)
+from darts_jax.data.protocols import (EVAL_ATTACKS, LA2019_PROTOCOL_FOLDER, LA2019_PROTOCOLS, NO_ATTACK,
+                                      TRAIN_ATTACKS, Utterance, la2019_audio_dir, la2019_line)
 from darts_jax.data.synthspoof.attacks import spoof
 from darts_jax.data.synthspoof.channel import apply_channel, draw_channel
 from darts_jax.data.synthspoof.speech import draw_speaker, plan_utterance, render

@@ -13,13 +13,8 @@ import dataclasses
 
 import numpy as np
 
-from darts_jax.data.synthspoof.spectral import (
-    SAMPLE_RATE,
-    all_pole_response,
-    filter_time_varying,
-    frame_times,
-    moving_average,
-)
+from darts_jax.data.synthspoof.spectral import (SAMPLE_RATE, all_pole_response, filter_time_varying, frame_times,
+                                                moving_average)
 
 CONTROL_HOP = 80  # 5 ms
 FILTER_FRAME = 512  # 32 ms Hann frames at a 16 ms hop for the time-varying filters
