@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+DEFAULT_SPACE = "pcdarts"
 
 
 def _cmd_params(args) -> int:
@@ -11,7 +14,7 @@ def _cmd_params(args) -> int:
     from darts_jax.engine.state import count_params
     from darts_jax.spaces import get_space
 
-    space = get_space(args.space)
+    space = get_space(args.space or DEFAULT_SPACE)
     model = _model_from_args(args)
     if args.supernet:
         variables, arch = jax_eval_shape(lambda: space.init_supernet(0, model))
@@ -48,6 +51,12 @@ def _cmd_score(args) -> int:
     from darts_jax.spoofing.scores import read_asv_scores, read_cm_scores
 
     cm_trials = read_cm_scores(args.cm_scores)
+    if args.calibration:
+        import dataclasses
+
+        from darts_jax.spoofing.calibration import read_calibration
+
+        cm_trials = dataclasses.replace(cm_trials, scores=read_calibration(args.calibration).llr(cm_trials.scores))
     asv_trials = None if args.asv_scores is None else read_asv_scores(args.asv_scores)
     result = evaluate_scores(cm_trials, asv_trials)
     print(format_report(result))
@@ -60,7 +69,7 @@ def _model_from_args(args):
     from darts_jax.engine.config import replace_fields
     from darts_jax.spaces import get_space
 
-    return replace_fields(get_space(args.space).config_type(), _given(args))
+    return replace_fields(get_space(args.space or DEFAULT_SPACE).config_type(), _given(args))
 
 
 def _given(args) -> dict:
@@ -68,12 +77,21 @@ def _given(args) -> dict:
 
 
 def _run_config(cls, args):
-    """A Search/TrainConfig from the flags given; flags left unset keep the space's defaults, or else
-    the dataclass defaults."""
+    """A Search/TrainConfig from the flags given. Resuming (a workdir with checkpoints, no --restart), the
+    run's saved settings stand in for the flags not given; otherwise the space's defaults, or else the
+    dataclass defaults. The run driver refuses given flags that would change a resumed run."""
     from darts_jax.engine.config import replace_fields
     from darts_jax.spaces import get_space
+    from darts_jax.tasks.common import resumable_config
     from darts_jax.tasks.search import SearchConfig
 
+    saved = None if args.restart else resumable_config(cls, args.workdir)
+    if saved is not None:
+        if args.space not in (None, saved.space):
+            raise ValueError(f"--space {args.space}: the run in {args.workdir} searches space {saved.space!r}; "
+                             f"drop --space to resume it, or --restart")
+        return replace_fields(saved, _given(args))
+    args.space = args.space or DEFAULT_SPACE
     space = get_space(args.space)
     defaults = dict(space.search_defaults if cls is SearchConfig else space.train_defaults)
     config = replace_fields(cls(model=_model_from_args(args), space=args.space), defaults, strict=True)
@@ -132,17 +150,68 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from darts_jax.spoofing.pipeline import export_trained
+    from darts_jax.spoofing.pipeline import export
 
-    print(f"model written to {export_trained(args.workdir, args.out)}")
+    out = export(args.out, workdir=args.workdir, model_dir=args.model, fmt=args.format,
+                 calibration_path=args.calibration)
+    print(f"model written to {out}")
     return 0
 
 
 def _cmd_predict(args) -> int:
-    from darts_jax.spoofing.export import predict_files
+    from darts_jax.spoofing.predict import format_predictions, load_scorer, predict, resolve_threshold
 
-    for path, score in predict_files(args.model, args.files):
-        print(f"{path} {score:.6f}")
+    scorer = load_scorer(args.model, args.batch_size)
+    threshold, source = resolve_threshold(scorer.calibration, args.threshold, args.target_far)
+    print(f"decision: {source}" if threshold is None else f"decision: bonafide if score >= threshold, {source}",
+          file=sys.stderr)
+    predictions = predict(scorer, args.inputs, long_audio=args.long_audio, threshold=threshold,
+                          on_warning=lambda text: print(f"warning: {text}", file=sys.stderr))
+    print(format_predictions(predictions, args.format))
+    failed = [p for p in predictions if p.error]
+    for p in failed:
+        print(f"darts-jax predict: could not score {p.path}: {p.error}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(predictions)} file(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_calibrate(args) -> int:
+    import json
+
+    from darts_jax.spoofing.calibration import calibrate_file
+
+    summary = calibrate_file(args.cm_scores, args.out, prior=args.prior, overwrite=args.overwrite)
+    print(f"LLR = {summary['slope']:.6g} * score + {summary['offset']:.6g} (prior {args.prior:g}); dev EER "
+          f"{summary['dev_eer_percent']:.3f} % at score {summary['eer_threshold']:.6g}; Cllr {summary['cllr_raw']:.4f} "
+          f"-> {summary['cllr_calibrated']:.4f} bits (min Cllr {summary['min_cllr']:.4f})")
+    print(f"calibration written to {args.out}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _cmd_import_pytorch(args) -> int:
+    from darts_jax.spaces.pcdarts2d.config import ModelConfig
+    from darts_jax.spoofing.pytorch_import import import_checkpoint
+
+    model = ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels)
+    print(f"model written to {import_checkpoint(args.checkpoint, args.out, genotype=args.genotype, model=model)}")
+    return 0
+
+
+def _cmd_fuse(args) -> int:
+    import json
+
+    from darts_jax.spoofing.fusion import fuse_files
+
+    result = fuse_files(args.dev, args.eval, args.out, prior=args.prior, overwrite=args.overwrite)
+    for system, weight, eer in zip(result["systems"], result["weights"], result["eval_eer_percent"]):
+        print(f"{system}: weight {weight:.6g}, eval EER {eer:.3f} %")
+    print(f"bias {result['bias']:.6g}; fused eval EER {result['fused_eval_eer_percent']:.3f} %")
+    print(f"fused scores (LLRs) written to {args.out}")
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 
@@ -161,7 +230,8 @@ def _cmd_benchmark(args) -> int:
         from darts_jax.benchmark import run_benchmarks
 
         partial_ks = [int(k) for k in args.partial_k_list.split(",")]
-        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args), args.space)
+        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args),
+                                args.space or DEFAULT_SPACE)
     if args.json:
         print(json.dumps(result))
     return 0
@@ -203,8 +273,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="EER and min t-DCF of an ASVspoof score file")
     p.add_argument("--cm-scores", required=True, help="utt_id attack_id key score, one trial a line")
     p.add_argument("--asv-scores", help="ASV scores (source key score) for the min t-DCF")
+    p.add_argument("--calibration", help="calibration.json: turn the scores into LLRs first (for actDCF, Cllr)")
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("calibrate", help="fit score -> LLR calibration (logistic regression) on dev scores")
+    p.add_argument("--cm-scores", required=True, help="dev CM score file (utt_id attack_id key score)")
+    p.add_argument("--out", required=True, help="calibration.json to write (for `export --calibration`)")
+    p.add_argument("--prior", type=float, default=0.5, help="bona fide prior of the fitting objective (default 0.5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("fuse", help="logistic-regression fusion of several systems' score files")
+    p.add_argument("--dev", nargs="+", required=True, help="dev score files, one per system")
+    p.add_argument("--eval", nargs="+", required=True, help="eval score files of the same systems, same order")
+    p.add_argument("--out", required=True, help="fused eval score file (LLRs)")
+    p.add_argument("--prior", type=float, default=0.5, help="bona fide prior of the fitting objective (default 0.5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    p.set_defaults(func=_cmd_fuse)
+
+    p = sub.add_parser("import-pytorch", help="a model folder from the authors' PyTorch state dict (no PyTorch needed)")
+    p.add_argument("checkpoint", help="a torch.save'd state dict of the evaluation network, e.g. 4-16.pth")
+    p.add_argument("--genotype", required=True, help="genotype text, JSON file or known name (e.g. pcdarts-lfcc)")
+    p.add_argument("--layers", type=int, required=True)
+    p.add_argument("--init-channels", type=int, required=True)
+    p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"), required=True)
+    p.add_argument("--out", required=True, help="model folder to create")
+    p.set_defaults(func=_cmd_import_pytorch)
 
     p = sub.add_parser("search", help="PC-DARTS search on trn_h (weights) / trn_t (architecture)")
     _add_model_flags(p)
@@ -233,14 +330,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("export", help="write a self-contained model folder from a training run")
-    p.add_argument("--workdir", required=True)
+    p = sub.add_parser("export", help="write a self-contained model folder (or a portable StableHLO one)")
+    p.add_argument("--workdir", help="a training run (its newest checkpoint)")
+    p.add_argument("--model", help="a model folder (to add a calibration, or to convert it to StableHLO)")
     p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=("folder", "stablehlo"), default="folder",
+                   help="folder: darts_jax model folder (default); stablehlo: jax.export, runs without darts_jax")
+    p.add_argument("--calibration", help="calibration.json from `darts-jax calibrate` (LLRs, dev EER threshold)")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("predict", help="print one score (bona fide logit) per audio file")
-    p.add_argument("--model", required=True)
-    p.add_argument("files", nargs="+")
+    p = sub.add_parser("predict", help="raw score, LLR and bona fide / spoof decision per audio file")
+    p.add_argument("--model", required=True, help="a model folder or a StableHLO folder from `darts-jax export`")
+    p.add_argument("inputs", nargs="+", help="audio files, folders (searched recursively) or list files (.txt)")
+    p.add_argument("--threshold", type=float, help="raw-score threshold (default: the stored dev EER threshold)")
+    p.add_argument("--target-far", type=float, help="threshold for this dev false-acceptance rate (a fraction)")
+    p.add_argument("--long-audio", choices=("mean", "max", "first"), default="mean",
+                   help="files longer than the model's window: mean (default) or max over windows, or first window")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="json: one object a line")
+    p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("benchmark", help="step time, compile time and peak memory; or loader throughput")
@@ -276,12 +383,17 @@ def _add_run_flags(p) -> None:
 
 
 def _add_model_flags(p, partial_k: bool = True) -> None:
-    p.add_argument("--space", default="pcdarts", help="search space (default pcdarts, the 2-D PC-DARTS space)")
+    p.add_argument("--space", help=f"search space (default {DEFAULT_SPACE}, the 2-D PC-DARTS space)")
     # Unset model flags keep the space's defaults (pcdarts: 4 layers, 16 channels, LFCC, 4 s, K = 2).
     p.add_argument("--layers", type=int)
     p.add_argument("--init-channels", type=int)
-    p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"))
+    # Each space checks its own front ends: pcdarts lfcc, lfb, spec; raw sinc, conv.
+    p.add_argument("--frontend", help="pcdarts: lfcc (default), lfb or spec; raw: sinc (default) or conv")
     p.add_argument("--num-samples", type=int, help="audio length in samples (default 64000: 4 s at 16 kHz)")
+    p.add_argument("--sinc-scale", choices=("mel", "linear", "lem"), help="raw: sinc band spacing (default mel)")
+    p.add_argument("--learnable-sinc", action="store_true", default=None,
+                   help="raw: learn the sinc band edges (search only)")
+    p.add_argument("--sinc-from", help="raw: a --learnable-sinc search workdir whose band edges are used, frozen")
     if partial_k:
         p.add_argument("--partial-k", type=int, help="1/K of the channels go through the ops (default 2)")
 
@@ -290,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError) as err:
+    except BrokenPipeError:
+        # `darts-jax score ... | head`: the reader has gone; nothing more is wanted, and nothing is wrong.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
         print(f"darts-jax {args.command}: error: {err}", file=sys.stderr)
         return 2

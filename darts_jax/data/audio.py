@@ -11,18 +11,20 @@ import soundfile as sf
 SAMPLE_RATE = 16000
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool = False) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool = False,
+               downmix: bool = False) -> np.ndarray:
     """Mono float32 samples in [-1, 1] of a FLAC/WAV file.
 
     A file at another rate is an error unless `resample` is set, so a corpus at the wrong rate is never
-    converted silently. Multi-channel, empty, truncated and undecodable files are errors too.
+    converted silently; likewise a multi-channel file unless `downmix` (the mean of the channels).
+    Empty, truncated and undecodable files are errors too.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: audio file not found; check --data and the protocol")
     try:
         with sf.SoundFile(path) as audio:
-            if audio.channels != 1:
+            if audio.channels != 1 and not downmix:
                 raise ValueError(f"{path}: {audio.channels} channels; expected mono audio (downmix it first)")
             if audio.samplerate != sample_rate and not resample:
                 raise ValueError(f"{path}: sampled at {audio.samplerate} Hz, expected {sample_rate} Hz; "
@@ -32,6 +34,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool 
     except sf.SoundFileError as err:
         raise ValueError(f"{path}: cannot decode the audio ({err}); the file is corrupt or truncated, "
                          f"extract or download it again") from None
+    if wave.ndim == 2:
+        wave = wave.mean(axis=1, dtype=np.float32)
     if wave.size < announced:
         raise ValueError(f"{path}: decoded {wave.size} of the {announced} samples its header announces; "
                          f"the file is truncated, extract or download it again")

@@ -101,15 +101,6 @@ class RunCheckpoints:
         self.manager.close()
 
 
-def discard_checkpoints(workdir: str | Path, say=print) -> None:
-    """--restart: say what is discarded, then remove it."""
-    directory = Path(workdir) / "checkpoints"
-    if directory.exists():
-        steps = sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
-        say(f"--restart: discarding {len(steps)} checkpoint(s) in {directory} (steps {steps})")
-        shutil.rmtree(directory)
-
-
 def load_weights(workdir: str | Path) -> tuple[int, dict]:
     """(step, {"params", "batch_stats"}) of the newest usable checkpoint of any run in `workdir`."""
     workdir = Path(workdir)

@@ -25,6 +25,12 @@ class LoopConfig:
     # A run to take the initial weights (params and BatchNorm statistics) from; a resumed run ignores it.
     init_from: str | None = None
 
+    def __post_init__(self):
+        _at_least(self, ("epochs", 1), ("log_every", 1), ("checkpoint_every", 1), ("keep_checkpoints", 1),
+                  ("seed", 0))
+        if self.steps_per_epoch is not None:
+            _at_least(self, ("steps_per_epoch", 1))
+
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
@@ -34,6 +40,23 @@ class OptimConfig:
     lr_min: float = 1e-3
     weight_decay: float = 3e-4
     class_weights: tuple[float, float] = (1.0, 9.0)  # per class index: (spoof, bona fide) for spoofing
+
+    def __post_init__(self):
+        _at_least(self, ("batch_size", 1), ("lr_min", 0.0), ("weight_decay", 0.0))
+        if not self.lr > 0:
+            raise ValueError(f"lr: {self.lr} must be greater than 0")
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min: {self.lr_min} is above lr {self.lr}; the cosine schedule decays from lr")
+        if len(self.class_weights) < 2 or not all(w > 0 for w in self.class_weights):
+            raise ValueError(f"class_weights: {self.class_weights} must be positive, one per class")
+
+
+def _at_least(config, *bounds) -> None:
+    """Refuses a field below its least sensible value, naming the field (as the command-line flag too)."""
+    for name, least in bounds:
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}): {value!r} must be at least {least}")
 
 
 def to_dict(config) -> dict:

@@ -10,19 +10,25 @@ must: at checkpoints, epoch ends and stops. A non-finite value still names the s
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any, Callable
 
 import jax
 
 from darts_jax.engine import config as config_lib
 from darts_jax.engine import parallel
-from darts_jax.engine.checkpoint import RunCheckpoints, check_same_shapes, discard_checkpoints, load_weights
+from darts_jax.engine import workdir as workdir_lib
+from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints, check_same_shapes, load_weights
 from darts_jax.engine.config import LoopConfig
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.signals import StopRequest
+
+# What a resumed run may change: its length and bookkeeping, and how depthwise convolutions are lowered
+# (the same arithmetic). Everything else would change the run mid-way, so it is refused.
+# Field names are unique across a run config's nesting, so they are matched by name at any depth.
+RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints", "init_from", "depthwise")
 
 
 @dataclasses.dataclass
@@ -50,21 +56,29 @@ def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Cal
         epoch_steps: int, hooks: Hooks = Hooks(), restart: bool = False) -> RunResult:
     """Drives `step_fn(device_state, epoch, iterators) -> (device_state, device metrics)` to loop.epochs.
 
-    `config` is the whole run config, written to `config.json` and into every checkpoint's meta.
+    `config` is the whole run config, written to `config.json` and into every checkpoint's meta. The
+    workdir is locked for the duration (by process 0, which writes); `restart` moves a previous run aside.
     """
-    workdir = Path(workdir)
-    if restart:
-        discard_checkpoints(workdir, log.say)
+    workdir = workdir_lib.prepare(workdir)
+    with workdir_lib.locked(workdir, log.say) if log.writes else contextlib.nullcontext():
+        if restart and log.writes:
+            workdir_lib.move_previous_run_aside(workdir, log.say)
+        return _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_steps, hooks)
+
+
+def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_steps, hooks) -> RunResult:
     checkpoints = RunCheckpoints(workdir, loop.keep_checkpoints)
     restored = checkpoints.restore_latest(state, hooks.check_meta)
     if restored is not None:
         step, state, meta, cursors = restored
+        _check_resumable(meta["config"], config, step, loop.epochs * epoch_steps, checkpoints.directory, log)
         for name, loader in loaders.items():
             loader.restore(cursors[name])
         log.say(f"resuming {workdir} from the checkpoint at step {step} (epoch {step // epoch_steps})")
     elif loop.init_from:
         state = _with_weights_of(state, loop.init_from, log)
-    config_lib.save_json(config, workdir / "config.json")
+    if log.writes:
+        config_lib.save_json(config, workdir / "config.json")
     if hooks.after_restore and log.writes:
         hooks.after_restore()
     step = int(state.step)
@@ -75,10 +89,11 @@ def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Cal
     def save():
         host_state = parallel.unreplicate(device_state)
         meta = {"config": config_lib.to_dict(config), "epoch": step // epoch_steps, "step": step,
-                **(hooks.meta(host_state) if hooks.meta else {})}
+                "epoch_totals": epoch_totals.state(), **(hooks.meta(host_state) if hooks.meta else {})}
         checkpoints.save(step, host_state, meta, {name: loader.state() for name, loader in loaders.items()})
 
-    epoch_totals = _EpochTotals()
+    # A run resumed mid-epoch carries on the epoch's sums, so its summary is the uninterrupted run's.
+    epoch_totals = _EpochTotals(restored[2].get("epoch_totals") if restored and step % epoch_steps else None)
     progress, pending = None, None
 
     def settle():
@@ -101,10 +116,11 @@ def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Cal
         while step < total:
             epoch = step // epoch_steps
             if progress is None:
-                if hooks.on_epoch_start:
-                    hooks.on_epoch_start(epoch, parallel.unreplicate(device_state))
+                if step % epoch_steps == 0:
+                    if hooks.on_epoch_start:
+                        hooks.on_epoch_start(epoch, parallel.unreplicate(device_state))
+                    epoch_totals = _EpochTotals()
                 progress = log.progress(epoch_steps, step % epoch_steps, f"epoch {epoch}")
-                epoch_totals = _EpochTotals()
             device_state, device_metrics = step_fn(device_state, epoch, iterators)
             step += 1
             settle()
@@ -138,10 +154,13 @@ def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Cal
 
 
 class _EpochTotals:
-    """Sums of the step metrics of the steps this process ran in the current epoch."""
+    """Sums of the step metrics of the current epoch's steps so far, saved with each checkpoint."""
 
-    def __init__(self):
-        self.sums, self.count = {}, 0
+    def __init__(self, saved: dict | None = None):
+        self.sums, self.count = (dict(saved["sums"]), saved["count"]) if saved else ({}, 0)
+
+    def state(self) -> dict:
+        return {"sums": dict(self.sums), "count": self.count}
 
     def add(self, metrics: dict) -> None:
         for k, v in metrics.items():
@@ -150,6 +169,36 @@ class _EpochTotals:
 
     def means(self) -> dict:
         return {k: v / self.count for k, v in self.sums.items()}
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_resumable(saved: dict, config, step: int, total: int, directory, log: RunLog) -> None:
+    """A resumed run keeps the settings it was started with: a change is refused, naming the field, unless
+    it is one of RESUMABLE, which is said and recorded (config.json is written with it)."""
+    before, after = _flat(saved), _flat(config_lib.to_dict(config))
+    changed = [name for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
+    refused = [name for name in changed if name.split(".")[-1] not in RESUMABLE]
+    if refused:
+        lines = [f"{name} (--{name.split('.')[-1].replace('_', '-')}): the run has {before.get(name)!r}, "
+                 f"this command gives {after.get(name)!r}" for name in refused]
+        raise CheckpointError(
+            f"{directory}: a resumed run keeps the settings it started with, and these differ:\n  "
+            + "\n  ".join(lines) + "\nDrop those flags to resume, or pass --restart (the run is moved aside) "
+            "or another --workdir to start a new run with them.")
+    if total < step:
+        raise CheckpointError(f"{directory}: the run is at step {step}, past the {total} steps this command's "
+                              f"--epochs give; give more epochs")
+    for name in changed:
+        log.say(f"resuming with {name} changed from {before.get(name)!r} to {after.get(name)!r}")
 
 
 def _with_weights_of(state, source, log: RunLog):

@@ -1,6 +1,8 @@
 """What a run writes as it goes: metrics as JSON lines and TensorBoard events, and a progress bar.
 
 TensorBoard files come from tensorboardX, which needs no TensorFlow. Only process 0 writes.
+Each JSON-lines stream holds one record per step, in step order: a run resumed from a checkpoint
+behind what a killed run had logged replaces those later records instead of repeating them.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 import jax
 from tqdm import tqdm
 
+from darts_jax.engine import workdir as workdir_lib
+
 
 class RunLog:
     def __init__(self, workdir: str | Path, quiet: bool = False):
@@ -19,8 +23,9 @@ class RunLog:
         self.writes = jax.process_index() == 0
         self.quiet = quiet or not self.writes
         self._tensorboard = None
+        self._last_step: dict[str, int] = {}
         if self.writes:
-            self.workdir.mkdir(parents=True, exist_ok=True)
+            workdir_lib.prepare(self.workdir)
 
     @property
     def tensorboard(self):
@@ -35,8 +40,18 @@ class RunLog:
         if not self.writes:
             return
         record = {"step": int(step), **values}
-        with open(self.workdir / f"{stream}.jsonl", "a") as f:
+        path = self.workdir / f"{stream}.jsonl"
+        if stream not in self._last_step:
+            existing = _records(path)
+            if path.exists() and not path.read_text().endswith("\n"):  # a line cut off by a kill
+                path.write_text("".join(json.dumps(r) + "\n" for r in existing))
+            self._last_step[stream] = max((r["step"] for r in existing), default=-1)
+        if record["step"] <= self._last_step[stream]:
+            kept = [r for r in _records(path) if r["step"] < record["step"]]
+            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self._last_step[stream] = record["step"]
         for name, value in values.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self.tensorboard.add_scalar(f"{stream}/{name}", value, step)
@@ -56,3 +71,18 @@ class RunLog:
     def close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def _records(path: Path) -> list[dict]:
+    """The complete records of a stream; a line cut off by a kill is dropped."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records

@@ -41,6 +41,7 @@ class InitSpec(meta.AxisMetadata):
     value: Any
     bound: float | None = struct.field(pytree_node=False, default=None)
     fill: float = struct.field(pytree_node=False, default=0.0)
+    values: tuple | None = struct.field(pytree_node=False, default=None)  # `given`: exact values, flattened
 
     def unbox(self):
         return self.value
@@ -79,6 +80,16 @@ def constant(fill: float):
     return init
 
 
+def given(values):
+    """Initialiser of a parameter that starts at exactly `values` (e.g. a filter bank's band edges)."""
+    flat = tuple(float(v) for v in np.asarray(values, np.float64).reshape(-1))
+
+    def init(key, shape, dtype=jnp.float32):
+        return _declared(jnp.asarray(np.reshape(flat, shape), dtype), values=flat)
+
+    return init
+
+
 def _torch_param(module: nn.Module, kind: str, shape):
     return module.param(kind, torch_uniform(FAN_IN[kind](shape)), shape)
 
@@ -106,7 +117,9 @@ def init_variables(module: nn.Module, seed: int, *args, **kwargs) -> dict:
             if not isinstance(spec, InitSpec):
                 raise TypeError(f"{'/'.join(path)}: declared without a darts_jax.nn.layers initialiser")
             shape = spec.value.shape
-            if spec.bound is None:
+            if spec.values is not None:
+                values[path] = np.reshape(np.asarray(spec.values, np.float32), shape)
+            elif spec.bound is None:
                 values[path] = np.full(shape, spec.fill, np.float32)
             else:
                 values[path] = rng.uniform(-spec.bound, spec.bound, shape).astype(np.float32)

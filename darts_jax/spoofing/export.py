@@ -1,4 +1,4 @@
-"""Model folders: a trained network as JSON (config, genotype) and orbax weights, and predictions from one.
+"""Model folders: a trained network as JSON (config, genotype), orbax weights and an optional calibration.
 
 A model folder is self-contained: `load_model` needs only darts_jax and the folder, not the run.
 """
@@ -8,22 +8,20 @@ import json
 from pathlib import Path
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
-from darts_jax.data.audio import fix_length, load_audio
-from darts_jax.engine import parallel
-from darts_jax.spaces import get_space
 from darts_jax.engine import config as config_lib
-from darts_jax.tasks import evaluate
+from darts_jax.spaces import get_space
+from darts_jax.spoofing.calibration import store_calibration
 from darts_jax.tasks.train import TrainConfig
 
 MODEL_FILE = "model.json"
 FORMAT = "darts_jax-model-1"
 
 
-def export_model(out_dir: str | Path, config: TrainConfig, genotype, variables: dict) -> Path:
-    """Writes a model folder; refuses a folder that exists and is not empty."""
+def export_model(out_dir: str | Path, config: TrainConfig, genotype, variables: dict, calibration=None) -> Path:
+    """Writes a model folder (with `calibration`, a darts_jax.spoofing.calibration.Calibration, when given);
+    refuses a folder that exists and is not empty."""
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new --out folder")
@@ -33,6 +31,7 @@ def export_model(out_dir: str | Path, config: TrainConfig, genotype, variables: 
     (out_dir / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(out_dir / "variables", variables)
+    store_calibration(out_dir, calibration)
     return out_dir
 
 
@@ -51,19 +50,3 @@ def load_model(model_dir: str | Path):
         variables = checkpointer.restore(model_dir / "variables", template)
     return space, model, genotype, variables
 
-
-def predict_files(model_dir, paths: list[str], batch_size: int = 16) -> list[tuple[str, float]]:
-    """(path, bona fide logit) per audio file, with the training's first-4-s repeat padding."""
-    space, model, genotype, variables = load_model(model_dir)
-    device = parallel.local_devices(1)
-    params, batch_stats = parallel.replicate((variables["params"], variables["batch_stats"]), device)
-    eval_step = evaluate.compile_eval_step(space, model, genotype, device)
-    results = []
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        wave_BxS = np.zeros((batch_size, model.num_samples), np.float32)
-        for row, path in enumerate(chunk):
-            wave_BxS[row] = fix_length(load_audio(path, model.sample_rate), model.num_samples)
-        out = jax.device_get(eval_step(params, batch_stats, None, {"inputs": wave_BxS[None]}))
-        results += [(path, float(s)) for path, s in zip(chunk, out["score"][0])]
-    return results

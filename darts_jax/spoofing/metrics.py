@@ -1,4 +1,5 @@
-"""ASVspoof 2019 metrics: EER, min t-DCF (fixed ASV system), per-attack breakdown, accuracy.
+"""ASVspoof metrics: EER, the 2019 min t-DCF (fixed ASV system), per-attack breakdown, accuracy, and the
+ASVspoof 5 CM metrics minDCF, actDCF and Cllr / min Cllr.
 
 The DET curve, EER and t-DCF follow the organisers' `tDCF_python_v1` routine step for step so that
 results agree to the last bit, ties included: the curve has one point per sorted trial (not per
@@ -12,6 +13,7 @@ import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from scipy.special import xlogy
 
 if TYPE_CHECKING:
     from darts_jax.spoofing.scores import AsvScores
@@ -138,6 +140,94 @@ def accuracy(bona_scores, spoof_scores, threshold: float = 0.0) -> float:
     return correct / (bona.size + spoof.size)
 
 
+@dataclasses.dataclass(frozen=True)
+class DcfCosts:
+    """The ASVspoof 5 CM cost model: spoof prior 0.05, C_miss 1 (bona fide rejected), C_fa 10 (spoof accepted)."""
+
+    p_spoof: float = 0.05
+    c_miss: float = 1.0
+    c_fa: float = 10.0
+
+    def normaliser(self) -> float:
+        # The cost of the better of the two trivial systems (accept all, reject all).
+        return min(self.c_miss * (1 - self.p_spoof), self.c_fa * self.p_spoof)
+
+    def bayes_threshold(self) -> float:
+        """The LLR above which accepting as bona fide has the lower expected cost: -log(beta)."""
+        return -float(np.log(self.c_miss * (1 - self.p_spoof) / (self.c_fa * self.p_spoof)))
+
+
+def compute_min_dcf(bona_scores, spoof_scores, costs: DcfCosts = DcfCosts()) -> float:
+    """Normalised ASVspoof 5 DCF at the best threshold over the official DET curve's points."""
+    frr, far, _ = det_curve(bona_scores, spoof_scores)
+    dcf = costs.c_miss * (1 - costs.p_spoof) * frr + costs.c_fa * costs.p_spoof * far
+    return float(dcf.min() / costs.normaliser())
+
+
+def compute_act_dcf(bona_llrs, spoof_llrs, costs: DcfCosts = DcfCosts()) -> float:
+    """Normalised DCF at the Bayes threshold of LLR scores (miss: bona fide < t, false alarm: spoof >= t)."""
+    bona = _score_vector(bona_llrs, "bona_llrs")
+    spoof = _score_vector(spoof_llrs, "spoof_llrs")
+    threshold = costs.bayes_threshold()
+    dcf = (costs.c_miss * (1 - costs.p_spoof) * np.mean(bona < threshold)
+           + costs.c_fa * costs.p_spoof * np.mean(spoof >= threshold))
+    return float(dcf / costs.normaliser())
+
+
+def compute_cllr(bona_llrs, spoof_llrs) -> float:
+    """Cllr in bits: 0.5 (mean log2(1 + e^-llr) over bona fide + mean log2(1 + e^llr) over spoofs)."""
+    bona = _score_vector(bona_llrs, "bona_llrs")
+    spoof = _score_vector(spoof_llrs, "spoof_llrs")
+    # logaddexp(0, x) = log(1 + e^x) without overflow for the large raw logits of uncalibrated scores.
+    return float(0.5 * (np.logaddexp(0, -bona).mean() + np.logaddexp(0, spoof).mean()) / np.log(2))
+
+
+def _pav(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted isotonic (non-decreasing) regression of `values` by pool-adjacent-violators."""
+    means, totals, sizes = [], [], []
+    for value, weight in zip(values, weights):
+        means.append(value)
+        totals.append(weight)
+        sizes.append(1)
+        while len(means) > 1 and means[-2] >= means[-1]:
+            weight_sum = totals[-2] + totals[-1]
+            merged = (means[-2] * totals[-2] + means[-1] * totals[-1]) / weight_sum
+            size = sizes[-2] + sizes[-1]
+            del means[-1], totals[-1], sizes[-1]
+            means[-1], totals[-1], sizes[-1] = merged, weight_sum, size
+    return np.repeat(means, sizes)
+
+
+def compute_min_cllr(bona_scores, spoof_scores) -> float:
+    """Cllr (bits) after the best monotone calibration: PAV on the sorted trials (the ROCCH of the scores).
+
+    Tied scores are pooled into one block first, since any calibration maps them to the same LLR. The
+    PAV posterior p of a block becomes the LLR logit(p) - log(N_bona / N_spoof); blocks with p = 0 or 1
+    hold one class only and cost nothing, so the cost is summed from the posteriors to avoid ±inf.
+    """
+    bona = _score_vector(bona_scores, "bona_scores")
+    spoof = _score_vector(spoof_scores, "spoof_scores")
+    pooled = np.concatenate([bona, spoof])
+    is_bona = np.concatenate([np.ones(bona.size), np.zeros(spoof.size)])
+    unique, block = np.unique(pooled, return_inverse=True)
+    block_bona = np.bincount(block, weights=is_bona, minlength=unique.size)
+    block_size = np.bincount(block, minlength=unique.size).astype(np.float64)
+    posterior = _pav(block_bona / block_size, block_size)
+    # Posterior odds of bona fide at the training proportions, turned into per-class likelihoods.
+    bona_weight, spoof_weight = posterior / bona.size, (1 - posterior) / spoof.size
+    bona_cost = -xlogy(block_bona, bona_weight / (bona_weight + spoof_weight)).sum() / bona.size
+    spoof_cost = -xlogy(block_size - block_bona, spoof_weight / (bona_weight + spoof_weight)).sum() / spoof.size
+    return float(0.5 * (bona_cost + spoof_cost) / np.log(2))
+
+
+def llr_metrics(bona_scores, spoof_scores, costs: DcfCosts = DcfCosts()) -> dict:
+    """The ASVspoof 5 CM metrics; actDCF and Cllr read the scores as LLRs (natural log)."""
+    return {"min_dcf": compute_min_dcf(bona_scores, spoof_scores, costs),
+            "act_dcf": compute_act_dcf(bona_scores, spoof_scores, costs),
+            "cllr": compute_cllr(bona_scores, spoof_scores),
+            "min_cllr": compute_min_cllr(bona_scores, spoof_scores)}
+
+
 def _min_tdcf_or_none(bona_cm, spoof_cm, asv_trials: AsvScores | None, attack: str | None,
                       cost_model: CostModel) -> float | None:
     """min t-DCF against the ASV spoof trials of `attack` (all attacks when None); None without ASV scores."""
@@ -182,6 +272,7 @@ def evaluate_scores(cm_trials: Scores, asv_trials: AsvScores | None = None,
     return {
         "eer_percent": 100 * compute_eer(bona, spoof)[0],
         "min_tdcf": _min_tdcf_or_none(bona, spoof, asv_trials, None, cost_model),
+        **llr_metrics(bona, spoof),
         "bonafide_trials": int(bona.size),
         "spoof_trials": int(spoof.size),
         "per_attack": per_attack,
@@ -197,6 +288,10 @@ def format_report(result: dict) -> str:
         f"pooled: EER {result['eer_percent']:.5f} %   min t-DCF {tdcf_text(result['min_tdcf'])}   "
         f"({result['bonafide_trials']} bona fide, {result['spoof_trials']} spoof trials)",
     ]
+    if "min_dcf" in result:
+        lines.append(f"ASVspoof 5: minDCF {result['min_dcf']:.5f}   actDCF {result['act_dcf']:.5f}   "
+                     f"Cllr {result['cllr']:.5f} bits   min Cllr {result['min_cllr']:.5f} bits "
+                     f"(actDCF and Cllr read the scores as LLRs: calibrate raw scores first)")
     if result["min_tdcf"] is None:
         lines.append("min t-DCF not computed: no ASV scores given (pass --asv-scores)")
     lines.append(f"{'attack':<8} {'spoof trials':>12} {'EER (%)':>10} {'min t-DCF':>10}")

@@ -6,6 +6,7 @@ The CLI, the demo and the experiment scripts all go through these functions.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -16,9 +17,12 @@ from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_p
 from darts_jax.engine import parallel
 from darts_jax.engine.checkpoint import RunCheckpoints
 from darts_jax.spaces import get_space
-from darts_jax.spoofing.export import export_model
+from darts_jax.spoofing.calibration import MODEL_FILE as CALIBRATION_FILE
+from darts_jax.spoofing.calibration import model_calibration, read_calibration, store_calibration
+from darts_jax.spoofing.export import export_model, load_model
 from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
-from darts_jax.spoofing.scores import read_asv_scores, write_scores
+from darts_jax.spoofing.portable import export_stablehlo
+from darts_jax.spoofing.scores import check_writable, read_asv_scores, write_scores
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.search import SearchConfig, search
 from darts_jax.tasks.train import TrainConfig, init_train_state, train
@@ -107,9 +111,40 @@ def load_trained(workdir) -> tuple[TrainConfig, object, dict]:
     return config, genotype, {"params": state.params, "batch_stats": state.batch_stats}
 
 
-def export_trained(workdir, out_dir) -> Path:
+def export_trained(workdir, out_dir, calibration=None) -> Path:
     config, genotype, variables = load_trained(workdir)
-    return export_model(out_dir, config, genotype, variables)
+    return export_model(out_dir, config, genotype, variables, calibration=calibration)
+
+
+EXPORT_FORMATS = ("folder", "stablehlo")
+
+
+def export(out_dir, *, workdir=None, model_dir=None, fmt: str = "folder", calibration_path=None) -> Path:
+    """A model folder or a portable StableHLO folder (darts_jax.spoofing.portable), from a training run
+    or from a model folder, with the calibration file `calibration_path` stored in it when given."""
+    if (workdir is None) == (model_dir is None):
+        raise ValueError("give exactly one of --workdir (a training run) or --model (a model folder)")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    calibration = None if calibration_path is None else read_calibration(calibration_path)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new --out folder")
+    if fmt == "folder" and workdir is not None:
+        return export_trained(workdir, out_dir, calibration)
+    if fmt == "folder":
+        # A copy of the folder, with the new calibration in place of any it had.
+        load_model(model_dir)  # refuses anything but a readable model folder before copying
+        shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CALIBRATION_FILE))
+        store_calibration(out_dir, calibration or model_calibration(model_dir))
+        return out_dir.resolve()
+    if workdir is not None:
+        config, genotype, variables = load_trained(workdir)
+        space, model = get_space(config.space), config.model
+    else:
+        space, model, genotype, variables = load_model(model_dir)
+        calibration = calibration or model_calibration(model_dir)
+    return export_stablehlo(space, model, genotype, variables, out_dir, calibration)
 
 
 def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *, corpus: str = "2019-la",
@@ -118,6 +153,7 @@ def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *,
 
     The min t-DCF is included when a 2019 LA folder has ASV scores for the partition.
     """
+    check_writable(out_path, overwrite)  # before the work, not after scoring a whole partition
     utterances = corpus_utterances(data_dir, corpus, partition)
     scores = evaluate.evaluate(space, model, genotype, variables, eval_loader(utterances, model, batch_size))
     write_scores(out_path, scores, overwrite=overwrite)

@@ -148,6 +148,15 @@ def _reference_lines(reference: Mapping, metrics: Mapping, params: int) -> list[
                "the scale all differ, so the published row is context, not a target.", ""])
 
 
+def _llr_metric_rows(metrics: Mapping) -> list[list[str]]:
+    """ASVspoof 5 rows, when the metrics have them (results saved before they existed do not)."""
+    if "min_dcf" not in metrics:
+        return []
+    return [["minDCF (ASVspoof 5 costs)", f"{metrics['min_dcf']:.4f}"],
+            ["actDCF (scores read as LLRs)", f"{metrics['act_dcf']:.4f}"],
+            ["Cllr / min Cllr (bits)", f"{metrics['cllr']:.4f} / {metrics['min_cllr']:.4f}"]]
+
+
 def write_report(out_dir, *, title: str, architecture: Callable[[Path], list[str]], params: int, metrics: Mapping,
                  timings: Mapping[str, float], cm_scores: Scores, settings: Mapping,
                  reference: Mapping | None = None) -> Path:
@@ -178,6 +187,7 @@ def write_report(out_dir, *, title: str, architecture: Callable[[Path], list[str
     lines += _table(["metric", "value"], [
         ["pooled EER", f"{metrics['eer_percent']:.2f} %"],
         ["pooled min t-DCF", _tdcf_text(metrics["min_tdcf"])],
+        *_llr_metric_rows(metrics),
         ["trials", f"{metrics['bonafide_trials']} bona fide, {metrics['spoof_trials']} spoof"]])
     lines += ["Per attack (each against all bona fide trials). \"unseen\": the attack is not among the training "
               "attacks A01-A06; \"known\": the same system as a training attack (A16 = A04, A19 = A06).", ""]

@@ -56,11 +56,19 @@ def write_cm_scores(path, utt_ids, attacks, keys, scores, overwrite: bool = Fals
     _write_atomically(path, text, overwrite)
 
 
-def _write_atomically(path: Path, text: str, overwrite: bool) -> None:
+def check_writable(path, overwrite: bool = False) -> None:
+    """Refuses a score-file path that would fail or replace a file, before any work is done for it."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder; give a file name for the scores")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; choose another path or pass overwrite=True to replace it")
+
+
+def _write_atomically(path: Path, text: str, overwrite: bool) -> None:
+    check_writable(path, overwrite)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file private (0600); a score file is meant to be shared like any output.

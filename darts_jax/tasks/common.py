@@ -82,3 +82,11 @@ def load_run_config(cls, path: str | Path):
         space_name = "pcdarts"  # load_json names the problem
     return config_lib.load_json(cls, path, {"model": get_space(space_name).config_type})
 
+
+
+def resumable_config(cls, workdir) -> Any:
+    """The saved config of the run in `workdir` when it has a checkpoint to resume from, else None."""
+    checkpoints = Path(workdir) / "checkpoints"
+    if not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+        return None
+    return load_run_config(cls, Path(workdir) / "config.json")

@@ -24,6 +24,9 @@ from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
 
+PROVISIONAL_GENOTYPE = "genotype.provisional.json"
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
     model: Any  # the space's model config
@@ -35,6 +38,14 @@ class SearchConfig:
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     unrolled: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.warmup_epochs < self.loop.epochs:
+            raise ValueError(f"warmup_epochs (--warmup-epochs): {self.warmup_epochs} must be in 0 .. epochs - 1 "
+                             f"({self.loop.epochs - 1}); otherwise α/β are never trained and the genotype is "
+                             f"that of the random initial α/β")
+        if not self.arch_lr > 0:
+            raise ValueError(f"arch_lr (--arch-lr): {self.arch_lr} must be greater than 0")
 
 
 def arch_optimizer(config: SearchConfig):
@@ -163,8 +174,17 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
                         loaders={"weights": weight_loader, "arch": arch_loader}, step_fn=step_fn, devices=devices,
                         log=log, epoch_steps=epoch_steps, hooks=hooks, restart=restart)
     genotype = derive(result.state)
+    # A stopped search has no final genotype yet: what it would derive now goes to a file of its own.
+    final, provisional = Path(workdir) / "genotype.json", Path(workdir) / PROVISIONAL_GENOTYPE
     if log.writes:
-        (Path(workdir) / "genotype.json").write_text(common.genotype_json(space, genotype) + "\n")
-    log.say(f"genotype after step {result.step}: {space.genotype_text(genotype)}")
+        (provisional if result.interrupted else final).write_text(common.genotype_json(space, genotype) + "\n")
+        if not result.interrupted:
+            provisional.unlink(missing_ok=True)
+    if result.interrupted:
+        log.say(f"provisional genotype after step {result.step} of {config.loop.epochs * epoch_steps} in "
+                f"{provisional}; genotype.json is written when the search finishes: "
+                f"{space.genotype_text(genotype)}")
+    else:
+        log.say(f"genotype after step {result.step}: {space.genotype_text(genotype)}")
     log.close()
     return common.TaskResult(result.state, result.step, result.interrupted, genotype)

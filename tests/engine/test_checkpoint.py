@@ -23,7 +23,7 @@ import pytest
 from darts_jax.data.loader import search_loaders
 from darts_jax.engine import config as config_lib
 from darts_jax.engine import parallel
-from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints, discard_checkpoints
+from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints
 from darts_jax.spaces.pcdarts2d import SPACE
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spoofing import pipeline
@@ -255,7 +255,12 @@ def test_sigint_finishes_the_step_in_flight_saves_and_says_how_to_resume(tiny_co
     workdir, result, said = stopped_by_sigint
     stopped_at = STEPS_PER_EPOCH + 2
     assert result.interrupted and result.step == stopped_at
+    assert "SIGINT: stopping after the step in flight" in said and "Ctrl-C again to abort" in said
     assert f"SIGINT: stopped after step {stopped_at}, checkpoint saved. Run the same command again" in said
+    # A stopped search has only a provisional genotype, said to be one.
+    assert not (workdir / "genotype.json").exists()
+    assert json.loads((workdir / "genotype.provisional.json").read_text()) == result.genotype.to_dict()
+    assert f"provisional genotype after step {stopped_at} of {TOTAL_STEPS}" in said
     assert checkpoint_steps(workdir)[-1] == stopped_at
     step, state, _, cursors = latest_checkpoint(workdir)
     assert step == int(state.step) == stopped_at
@@ -276,6 +281,12 @@ def test_run_resumed_mid_epoch_after_sigint_matches_the_uninterrupted_run(tiny_c
     assert result.step == TOTAL_STEPS and not result.interrupted
     assert_trees_equal(result.state, reference[1].state)
     assert result.genotype == reference[1].genotype
+    assert (workdir / "genotype.json").read_text() == (reference[0] / "genotype.json").read_text()
+    assert not (workdir / "genotype.provisional.json").exists()
+    # The logs read as the uninterrupted run's: the epoch summaries (averaged over the steps run in each
+    # epoch, across the resume) and one genotype record per epoch start.
+    for stream in ("epochs", "genotypes"):
+        assert (workdir / f"{stream}.jsonl").read_text() == (reference[0] / f"{stream}.jsonl").read_text(), stream
     reference_metrics = metrics_by_step(reference[0])
     assert all(record == reference_metrics[step] for step, record in metrics_by_step(workdir).items())
 
@@ -327,13 +338,32 @@ def test_no_usable_checkpoint_is_an_error_not_a_restart(tiny_corpus, reference, 
     assert checkpoint_steps(workdir) == steps
 
 
-def test_restart_says_what_it_discards(reference, tmp_path):
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's closed event loop
+def test_restart_moves_the_old_run_aside_and_starts_its_logs_afresh(tiny_corpus, reference, tmp_path):  # noqa: F811
     workdir = copy_run(reference[0], tmp_path / "run")
-    said = []
-    discard_checkpoints(workdir, said.append)
-    assert said == [f"--restart: discarding 3 checkpoint(s) in {workdir / 'checkpoints'} "
-                    f"(steps {list(range(TOTAL_STEPS - 2, TOTAL_STEPS + 1))})"]
-    assert not (workdir / "checkpoints").exists()
+    before = sorted(p.name for p in workdir.iterdir())
+    result, said = search_with_log(tiny_corpus, workdir, restart=True)
+    aside = next((workdir / "previous-runs").iterdir())
+    assert f"--restart: the previous run (3 checkpoint(s), steps {list(range(TOTAL_STEPS - 2, TOTAL_STEPS + 1))}, " \
+           f"and its logs) moved to {aside}" in said
+    assert "resuming" not in said
+    assert sorted(p.name for p in aside.iterdir()) == before
+    assert_trees_equal(result.state, reference[1].state)
+    # One record per step, as in the reference: nothing appended to the old run's logs.
+    assert (workdir / "metrics.jsonl").read_text() == (reference[0] / "metrics.jsonl").read_text()
+
+
+def test_resume_refuses_changed_settings_naming_them(tiny_corpus, reference, tmp_path):  # noqa: F811
+    workdir = copy_run(reference[0], tmp_path / "run")
+    changed = config_lib.with_fields(CONFIG, lr=0.5, warmup_epochs=2)
+    config_before = (workdir / "config.json").read_text()
+    with pytest.raises(CheckpointError, match="keeps the settings it started with") as raised:
+        search(tiny_corpus, workdir, changed)
+    message = str(raised.value)
+    assert "optim.lr (--lr): the run has 0.01, this command gives 0.5" in message
+    assert "warmup_epochs (--warmup-epochs): the run has 1, this command gives 2" in message
+    assert (workdir / "config.json").read_text() == config_before
+    assert checkpoint_steps(workdir) == checkpoint_steps(reference[0])
 
 
 # ----------------------------------------------------------------------------------- item 5: mismatch
@@ -420,8 +450,10 @@ def test_sigkill_and_sigterm_then_resume_match_the_uninterrupted_run(interrupted
     assert meta["genotype"] == reference_result.genotype.to_dict()
     assert (workdir / "genotype.json").read_text() == (reference_dir / "genotype.json").read_text()
     assert cursors == latest_checkpoint(reference_dir)[3]
-    # Every step, including those run twice, logged exactly the reference's metrics.
+    # Every step, including those run twice, logged exactly the reference's metrics, once.
     reference_metrics = metrics_by_step(reference_dir)
     resumed_metrics = metrics_by_step(workdir)
     assert sorted(resumed_metrics) == list(range(1, TOTAL_STEPS + 1))
+    for stream in ("metrics", "genotypes"):
+        assert (workdir / f"{stream}.jsonl").read_text() == (reference_dir / f"{stream}.jsonl").read_text(), stream
     assert all(resumed_metrics[s] == reference_metrics[s] for s in resumed_metrics)

@@ -345,16 +345,17 @@ KNOWN_GENOTYPES = {
 }
 
 
-def load_genotype(spec: str, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
-    """`spec` is a name in KNOWN_GENOTYPES, a path to a JSON file written by `to_json`, or a
-    `Genotype(...)` string. A known name wins over a file of the same name."""
-    if spec in KNOWN_GENOTYPES:
-        genotype = KNOWN_GENOTYPES[spec]
+def load_genotype(spec: str, primitives: Sequence[str] = PRIMITIVES,
+                  known: Mapping[str, Genotype] = KNOWN_GENOTYPES) -> Genotype:
+    """`spec` is a name in `known` (another space passes its own table), a path to a JSON file written
+    by `to_json`, or a `Genotype(...)` string. A known name wins over a file of the same name."""
+    if spec in known:
+        genotype = known[spec]
         validate(genotype, primitives, f"known genotype {spec!r}")
         return genotype
     if spec.lstrip().startswith("Genotype"):
         return parse_genotype(spec, primitives)
-    forms = (f"a known name ({', '.join(sorted(KNOWN_GENOTYPES))}), a path to a genotype JSON file, "
+    forms = (f"a known name ({', '.join(sorted(known))}), a path to a genotype JSON file, "
              f"or a string 'Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)'")
     path = Path(spec)
     if path.is_file():

@@ -17,9 +17,10 @@ class CellPlan:
     channels: int
 
 
-def cell_plan(layers: int, init_channels: int) -> list[CellPlan]:
-    """Cells ⌊L/3⌋ and ⌊2L/3⌋ reduce and double the channels; the first cell sees a reduced s0."""
-    plan, channels, reduction_prev = [], init_channels, True
+def cell_plan(layers: int, init_channels: int, first_reduction_prev: bool = True) -> list[CellPlan]:
+    """Cells ⌊L/3⌋ and ⌊2L/3⌋ reduce and double the channels; the first cell sees a reduced s0
+    (2-D stems), or with `first_reduction_prev=False` a normal one (the raw space's front end)."""
+    plan, channels, reduction_prev = [], init_channels, first_reduction_prev
     for i in range(layers):
         reduction = i in (layers // 3, 2 * layers // 3)
         channels *= 2 if reduction else 1
