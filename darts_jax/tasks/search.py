@@ -23,7 +23,6 @@ from darts_jax.engine.steps import global_loss, gradient_step
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
-
 PROVISIONAL_GENOTYPE = "genotype.provisional.json"
 
 

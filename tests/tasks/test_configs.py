@@ -36,8 +36,9 @@ def test_flat_fields_reach_their_nested_config_and_typos_are_refused():
 
 @pytest.mark.parametrize("cls", [SearchConfig, TrainConfig])
 def test_a_run_config_round_trips_through_json(cls, tmp_path):
+    search_only = {"warmup_epochs": 1} if cls is SearchConfig else {}
     config = config_lib.with_fields(cls(model=ModelConfig(layers=2, primitives=("none", "skip_connect"))),
-                                    epochs=3, init_from="elsewhere", **({"warmup_epochs": 1} if cls is SearchConfig else {}))
+                                    epochs=3, init_from="elsewhere", **search_only)
     config_lib.save_json(config, tmp_path / "config.json")
     assert common.load_run_config(cls, tmp_path / "config.json") == config
     (tmp_path / "config.json").write_text('{"space": "pcdarts", "model": {"layers": "two"}}')
