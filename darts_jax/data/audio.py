@@ -20,6 +20,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool 
     Empty, truncated and undecodable files are errors too.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an audio file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: audio file not found; check --data and the protocol")
     try:
@@ -28,7 +30,12 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool 
                 raise ValueError(f"{path}: {audio.channels} channels; expected mono audio (downmix it first)")
             if audio.samplerate != sample_rate and not resample:
                 raise ValueError(f"{path}: sampled at {audio.samplerate} Hz, expected {sample_rate} Hz; "
-                                 f"resample the corpus or ask for resampling (resample=True)")
+                                 f"resample the corpus to {sample_rate} Hz first (e.g. sox IN -r {sample_rate} "
+                                 f"OUT); `darts-jax predict` resamples single files itself")
+            container = {".flac": "FLAC", ".wav": "WAV"}.get(path.suffix.lower())
+            if container is not None and audio.format != container:
+                raise ValueError(f"{path}: holds {audio.format} audio under a {path.suffix} name; convert it, "
+                                 f"or name it for what it is")
             announced, file_rate = audio.frames, audio.samplerate
             wave = audio.read(dtype="float32")
     except sf.SoundFileError as err:
@@ -41,9 +48,31 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool 
                          f"the file is truncated, extract or download it again")
     if wave.size == 0:
         raise ValueError(f"{path}: contains no audio samples")
+    check_samples(path, wave)
     if file_rate != sample_rate:
         wave = resample_wave(wave, file_rate, sample_rate)
     return wave
+
+
+# One 20 ms analysis frame of the front ends: anything shorter holds no speech to score.
+MIN_SAMPLES = SAMPLE_RATE // 50
+
+
+def check_samples(path, wave: np.ndarray) -> None:
+    """Refuses samples no detector should be trained or scored on, naming the file."""
+    if wave.size < MIN_SAMPLES:
+        raise ValueError(f"{path}: only {wave.size} samples ({1000 * wave.size / SAMPLE_RATE:.1f} ms); "
+                         f"at least {MIN_SAMPLES} ({1000 * MIN_SAMPLES // SAMPLE_RATE} ms) are needed")
+    finite = np.isfinite(wave)
+    if not finite.all():
+        raise ValueError(f"{path}: {int((~finite).sum())} NaN or infinite samples (first at sample "
+                         f"{int(np.argmin(finite))}); the file is damaged, regenerate or re-extract it")
+    peak = float(np.abs(wave).max())
+    if peak == 0.0:
+        raise ValueError(f"{path}: every sample is zero (digital silence); remove it from the protocol")
+    if peak > 1.0:
+        raise ValueError(f"{path}: samples reach {peak:.3g}, outside [-1, 1] (a float file written unscaled); "
+                         f"rescale it")
 
 
 def resample_wave(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

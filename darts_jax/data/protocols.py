@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,7 +32,6 @@ LA2019_PROTOCOL_FOLDER = "ASVspoof2019_LA_cm_protocols"
 # The authors keep the protocols directly under LA/ and ship the search halves in split_protocols/.
 _PROTOCOL_FOLDERS = (".", LA2019_PROTOCOL_FOLDER, "split_protocols")
 _AUDIO_PARTITION = {"train": "train", "dev": "dev", "eval": "eval", "trn_h": "train", "trn_t": "train"}
-_ATTACK_ID = re.compile(r"A\d\d")
 # A fixed seed, not the run's: the derived halves stand in for the authors' fixed split files.
 _SPLIT_SEED = 2021
 
@@ -89,11 +87,15 @@ def scan_partition(data_dir: str | Path, partition: str) -> tuple[list[Utterance
         label = _label_from_key(key)
         if label == 1 and attack != NO_ATTACK:
             raise ValueError(f"bona fide utterance {utt_id} has system {attack!r}; it must be '-'")
-        if label == 0 and not _ATTACK_ID.fullmatch(attack):
-            raise ValueError(f"spoof utterance {utt_id} has system {attack!r}; expected an attack ID A01-A19")
+        if label == 0 and attack not in allowed:
+            raise ValueError(f"spoof utterance {utt_id} has system {attack!r}; the {partition} partition holds "
+                             f"{allowed[0]}-{allowed[-1]}" + (" (eval systems belong to eval only)"
+                                                              if attack in EVAL_ATTACKS else ""))
         return Utterance(utt_id, speaker, attack, label, audio_dir / f"{utt_id}.flac")
 
-    return _parse_rows(path, _split_lines(path), parse)
+    allowed = EVAL_ATTACKS if partition == "eval" else TRAIN_ATTACKS
+    utterances, problems = _parse_rows(path, _split_lines(path), parse)
+    return utterances, problems + _class_problems(path, utterances, problems)
 
 
 def load_partition(data_dir: str | Path, partition: str) -> list[Utterance]:
@@ -278,6 +280,20 @@ def _parse_rows(path: Path, rows: Iterable[tuple[int, list[str]]],
     except (OSError, UnicodeDecodeError) as err:
         problems.append(f"{path}: cannot read the protocol ({err})")
     return utterances, problems
+
+
+def _class_problems(path: Path, utterances: list[Utterance], problems: list[str]) -> list[str]:
+    """A protocol needs trials of both classes: no EER, no training without them (checked once its lines
+    parse, so that a broken line is not also reported as a missing class)."""
+    if problems:
+        return []
+    if not utterances:
+        return [f"{path}: no trials; the protocol is empty"]
+    missing = [name for label, name in ((1, "bona fide"), (0, "spoof"))
+               if not any(u.label == label for u in utterances)]
+    if missing:
+        return [f"{path}: no {missing[0]} trials among its {len(utterances)}; a partition needs both classes"]
+    return []
 
 
 def _raise_problems(utterances: list[Utterance], problems: list[str]) -> list[Utterance]:

@@ -37,6 +37,7 @@ class RunCheckpoints:
             item_names=("state", "meta", "loaders"))
         self._aside = self.directory.parent / "damaged_checkpoints"
         self._damaged: list[int] = []
+        self._closed = False
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
@@ -97,8 +98,11 @@ class RunCheckpoints:
         self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Waits for the save in flight, then releases the manager; closing twice is harmless."""
+        if not self._closed:
+            self.manager.wait_until_finished()
+            self.manager.close()
+            self._closed = True
 
 
 def load_weights(workdir: str | Path) -> tuple[int, dict]:

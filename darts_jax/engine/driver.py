@@ -112,45 +112,50 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
             log.scalars(done_step, {"epoch": epoch, **metrics})
 
     stop = StopRequest()
-    with stop.installed():
-        while step < total:
-            epoch = step // epoch_steps
-            if progress is None:
-                if step % epoch_steps == 0:
-                    if hooks.on_epoch_start:
-                        hooks.on_epoch_start(epoch, parallel.unreplicate(device_state))
-                    epoch_totals = _EpochTotals()
-                progress = log.progress(epoch_steps, step % epoch_steps, f"epoch {epoch}")
-            device_state, device_metrics = step_fn(device_state, epoch, iterators)
-            step += 1
-            settle()
-            pending = (step, epoch, device_metrics)
-            epoch_done = step % epoch_steps == 0
-            if not (epoch_done or step % loop.checkpoint_every == 0 or stop):
-                continue
-            settle()
-            if epoch_done:
-                progress.close()
-                progress = None
-                summary = epoch_totals.means()
-                if hooks.on_epoch_end:
-                    summary.update(hooks.on_epoch_end(epoch, parallel.unreplicate(device_state)) or {})
-                log.scalars(step, {"epoch": epoch, **summary}, stream="epochs")
-                log.say(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+    try:
+        with stop.installed():
+            while step < total:
+                epoch = step // epoch_steps
+                if progress is None:
+                    if step % epoch_steps == 0:
+                        if hooks.on_epoch_start:
+                            hooks.on_epoch_start(epoch, parallel.unreplicate(device_state))
+                        epoch_totals = _EpochTotals()
+                    progress = log.progress(epoch_steps, step % epoch_steps, f"epoch {epoch}")
+                device_state, device_metrics = step_fn(device_state, epoch, iterators)
+                step += 1
+                settle()
+                pending = (step, epoch, device_metrics)
+                epoch_done = step % epoch_steps == 0
+                if not (epoch_done or step % loop.checkpoint_every == 0 or stop):
+                    continue
+                settle()
+                if epoch_done:
+                    progress.close()
+                    progress = None
+                    summary = epoch_totals.means()
+                    if hooks.on_epoch_end:
+                        summary.update(hooks.on_epoch_end(epoch, parallel.unreplicate(device_state)) or {})
+                    log.scalars(step, {"epoch": epoch, **summary}, stream="epochs")
+                    log.say(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+                save()
+                if stop:
+                    checkpoints.close()
+                    log.say(f"{stop.signal_name}: stopped after step {step}, checkpoint saved. "
+                            f"Run the same command again to resume from it.")
+                    return RunResult(parallel.unreplicate(device_state), step, interrupted=True)
+        settle()
+        if progress is not None:
+            progress.close()
+        host_state = parallel.unreplicate(device_state)
+        if not checkpoints.steps() or checkpoints.steps()[-1] != step:
             save()
-            if stop:
-                checkpoints.close()
-                log.say(f"{stop.signal_name}: stopped after step {step}, checkpoint saved. "
-                        f"Run the same command again to resume from it.")
-                return RunResult(parallel.unreplicate(device_state), step, interrupted=True)
-    settle()
-    if progress is not None:
-        progress.close()
-    host_state = parallel.unreplicate(device_state)
-    if not checkpoints.steps() or checkpoints.steps()[-1] != step:
-        save()
-    checkpoints.close()
-    return RunResult(host_state, step, interrupted=False)
+        checkpoints.close()
+        return RunResult(host_state, step, interrupted=False)
+    except BaseException:
+        # A bad file or a non-finite value ends the run here: the save in flight is committed first.
+        checkpoints.close()
+        raise
 
 
 class _EpochTotals:

@@ -76,10 +76,19 @@ def load_run_config(cls, path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: --workdir must hold a darts-jax run")
+    task = cls.__name__.removesuffix("Config").lower()
     try:
-        space_name = json.loads(path.read_text()).get("space", "pcdarts")
-    except (json.JSONDecodeError, AttributeError):
-        space_name = "pcdarts"  # load_json names the problem
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        data = None  # load_json names the line
+    if isinstance(data, dict):
+        foreign = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if foreign:
+            raise ValueError(f"{path} is not the config of a {task} run (it has {', '.join(foreign)}): --workdir "
+                             f"must hold a `darts-jax {task}` run" + (
+                                 "; to train a searched genotype, pass --genotype WORKDIR/genotype.json to "
+                                 "`darts-jax train`" if "warmup_epochs" in foreign else ""))
+    space_name = data.get("space", "pcdarts") if isinstance(data, dict) else "pcdarts"
     return config_lib.load_json(cls, path, {"model": get_space(space_name).config_type})
 
 

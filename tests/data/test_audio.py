@@ -62,6 +62,41 @@ def test_several_channels(tmp_path, speech_int16):
         load_audio(path)
 
 
+def _float_wav(path, samples):
+    sf.write(path, np.asarray(samples, np.float32), 16000, subtype="FLOAT")
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: write_audio(p.with_suffix(".flac"), np.full(10, 500, np.int16)),
+     "only 10 samples (0.6 ms); at least 320 (20 ms) are needed"),
+    (lambda p: _float_wav(p, np.r_[np.full(400, 0.1), np.nan, np.zeros(99)]), "1 NaN or infinite samples (first at "
+                                                                               "sample 400)"),
+    (lambda p: _float_wav(p, np.r_[np.full(400, 0.1), np.inf, -np.inf]), "2 NaN or infinite samples"),
+    (lambda p: write_audio(p.with_suffix(".flac"), np.zeros(4000, np.int16)), "every sample is zero"),
+    (lambda p: _float_wav(p, np.r_[np.full(400, 0.1), 1.5]), "samples reach 1.5, outside [-1, 1]"),
+    (lambda p: write_audio(p.with_suffix(".flac"), np.full(4000, 500, np.int16), format="WAV"),
+     "holds WAV audio under a .flac name"),
+])
+def test_samples_no_detector_should_see_are_refused_naming_the_file(tmp_path, make, message):
+    path = make(tmp_path / "bad.wav")
+    with pytest.raises(ValueError) as raised:
+        load_audio(path)
+    assert str(raised.value).startswith(f"{path}: ") and message in str(raised.value)
+
+
+def test_a_folder_is_not_an_audio_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: is a folder, not an audio file"):
+        load_audio(tmp_path)
+
+
+def test_the_rate_error_names_a_remedy_that_exists(tmp_path, speech_int16):
+    path = write_audio(tmp_path / "a.flac", speech_int16, rate=8000)
+    with pytest.raises(ValueError) as raised:
+        load_audio(path)
+    assert "resample=True" not in str(raised.value) and "resample the corpus to 16000 Hz first" in str(raised.value)
+
+
 def test_empty_audio(tmp_path):
     path = write_audio(tmp_path / "a.wav", np.zeros(0, np.int16))
     with pytest.raises(ValueError, match=f"{path}: contains no audio samples"):

@@ -28,7 +28,7 @@ def broken_corpus(tiny_corpus, tmp_path):  # noqa: F811
     dev[1].path.write_bytes(truncated[: len(truncated) // 3])
     sf.write(evaluation[0].path, noise, 8000, format="FLAC", subtype="PCM_16")
     sf.write(evaluation[1].path, np.stack([noise, noise], axis=1), 16000, format="FLAC", subtype="PCM_16")
-    sf.write(evaluation[2].path, noise[:0], 16000, format="WAV", subtype="PCM_16")
+    sf.write(evaluation[2].path, noise, 16000, format="WAV", subtype="PCM_16")
     protocols = root / LA2019_PROTOCOL_FOLDER
     with open(protocols / "ASVspoof2019.LA.cm.train.trn.txt", "a") as f:
         f.write("LA_0001 LA_T_0000001 - A01\n")
@@ -44,12 +44,14 @@ def broken_corpus(tiny_corpus, tmp_path):  # noqa: F811
         f"ASVspoof2019.LA.cm.train.trn.txt:{len(train) + 1}: expected 5 columns",
         f"ASVspoof2019.LA.cm.dev.trl.txt:{len(dev) + 1}: duplicate utterance ID {dev[0].utt_id}",
         f"ASVspoof2019.LA.cm.eval.trl.txt:{len(evaluation) + 1}: unknown label 'fake'",
+        "ASVspoof2019.LA.cm.train.trn_h.txt: no spoof trials among its 1",
+        "ASVspoof2019.LA.cm.train.trn_t.txt: no spoof trials among its 1",
         "1 utterance(s) in both trn_h and trn_t",
         f"{train[0].path}: audio file not found",
         f"{dev[1].path}: ",
         f"{evaluation[0].path}: sampled at 8000 Hz",
         f"{evaluation[1].path}: 2 channels",
-        f"{evaluation[2].path}: contains no audio samples",
+        f"{evaluation[2].path}: holds WAV audio under a .flac name",
     ]
     return root, expected
 
@@ -60,7 +62,7 @@ def test_every_problem_is_listed_with_its_file_and_line(broken_corpus):
     assert len(problems) == len(expected), problems
     for fragment, problem in zip(expected, problems):
         assert fragment in problem
-    assert "truncated" in problems[5] or "corrupt or truncated" in problems[5]
+    assert "truncated" in problems[7] or "corrupt or truncated" in problems[7]
 
 
 def test_check_data_command_exits_non_zero(broken_corpus, capsys):
@@ -82,7 +84,8 @@ def test_in_the_wild_and_asvspoof2021_folders_are_recognised(tmp_path):
     wild = tmp_path / "release_in_the_wild"
     wild.mkdir()
     (wild / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,B,bona-fide\n2.wav,B,real\n")
-    sf.write(wild / "0.wav", np.zeros(1600, np.int16), 16000, subtype="PCM_16")
+    sf.write(wild / "0.wav", (np.random.default_rng(1).standard_normal(1600) * 1000).astype(np.int16), 16000,
+             subtype="PCM_16")
     problems = check_corpus(wild)
     assert len(problems) == 3
     assert "meta.csv:4: unknown label 'real'" in problems[0]
@@ -95,7 +98,8 @@ def test_in_the_wild_and_asvspoof2021_folders_are_recognised(tmp_path):
                     "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -\n")
     flac = tmp_path / "2021" / "ASVspoof2021_DF_eval" / "flac"
     flac.mkdir(parents=True)
-    sf.write(flac / "DF_E_2000026.flac", np.zeros(1600, np.int16), 16000, subtype="PCM_16")
+    sf.write(flac / "DF_E_2000026.flac", (np.random.default_rng(2).standard_normal(1600) * 1000).astype(np.int16),
+             16000, subtype="PCM_16")
     problems = check_corpus(tmp_path / "2021")
     assert len(problems) == 2 and "1 of its 2 utterance(s) have no flac file (first: DF_E_2000011)" in problems[0]
     assert "DF_E_2000011.flac: audio file not found" in problems[1]

@@ -24,7 +24,7 @@ def utterances(tmp_path_factory):
     rng = np.random.default_rng(0)
     records = []
     for index in range(37):
-        samples = (rng.standard_normal(int(rng.integers(300, 1500))) * 2000).astype(np.int16)
+        samples = (rng.standard_normal(int(rng.integers(400, 1500))) * 2000).astype(np.int16)
         path = folder / f"U{index:02d}.flac"
         sf.write(path, samples, 16000, subtype="PCM_16")
         attack = "-" if index % 4 == 0 else f"A0{index % 4}"

@@ -87,10 +87,11 @@ def test_search_halves_derived_when_absent_and_read_when_present(tmp_path):
     assert derived == split_search_halves(load_partition(la, "train"))
     assert derived[0][0].path.parent == la / "ASVspoof2019_LA_train" / "flac"
     # The authors' files go directly under LA/ (or in split_protocols/) and then win.
-    write(la / "ASVspoof2019.LA.cm.train.trn_h.txt", TRAIN_LINES[:2])
-    write(la / "split_protocols" / "ASVspoof2019.LA.cm.train.trn_t.txt", TRAIN_LINES[5:])
-    assert [u.utt_id for u in load_partition(la, "trn_h")] == ["LA_T_1138215", "LA_T_1271820"]
-    assert [u.utt_id for u in load_partition(la, "trn_t")] == [line.split()[1] for line in TRAIN_LINES[5:]]
+    write(la / "ASVspoof2019.LA.cm.train.trn_h.txt", TRAIN_LINES[:2] + TRAIN_LINES[3:4])
+    write(la / "split_protocols" / "ASVspoof2019.LA.cm.train.trn_t.txt", TRAIN_LINES[2:3] + TRAIN_LINES[5:])
+    assert [u.utt_id for u in load_partition(la, "trn_h")] == ["LA_T_1138215", "LA_T_1271820", "LA_T_1000137"]
+    assert [u.utt_id for u in load_partition(la, "trn_t")] == [line.split()[1]
+                                                               for line in TRAIN_LINES[2:3] + TRAIN_LINES[5:]]
 
 
 @pytest.mark.parametrize("line, message", [
@@ -106,6 +107,22 @@ def test_la2019_bad_lines_name_file_and_line(tmp_path, line, message):
     with pytest.raises(ValueError) as err:
         load_partition(la, "train")
     assert f"{protocol}:{len(TRAIN_LINES) + 1}: {message}" in str(err.value)
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([], "no trials; the protocol is empty"),
+    (TRAIN_LINES[:3], "no spoof trials among its 3; a partition needs both classes"),
+    (TRAIN_LINES[3:], "no bona fide trials among its 5"),
+    (TRAIN_LINES + ["LA_0079 LA_T_9 - A99 spoof"], ":9: spoof utterance LA_T_9 has system 'A99'; "
+                                                   "the train partition holds A01-A06"),
+    (TRAIN_LINES + ["LA_0079 LA_T_9 - A07 spoof"], ":9: spoof utterance LA_T_9 has system 'A07'; the train partition "
+                                                   "holds A01-A06 (eval systems belong to eval only)"),
+])
+def test_protocols_that_would_mislead_a_run_are_refused(tmp_path, lines, message):
+    la = la_folder(tmp_path, False)
+    write(la / "ASVspoof2019.LA.cm.train.trn.txt", lines)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_partition(la, "train")
 
 
 def test_every_protocol_problem_is_collected(tmp_path):

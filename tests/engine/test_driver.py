@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from darts_jax.engine import driver, parallel
-from darts_jax.engine.checkpoint import CheckpointError
+from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints
 from darts_jax.engine.config import LoopConfig
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.state import TrainState
@@ -70,6 +70,28 @@ def test_metrics_are_read_one_step_late_and_synced_at_epoch_ends(tmp_path):
 def test_a_non_finite_value_names_its_step_though_read_late(tmp_path):
     with pytest.raises(FloatingPointError, match="step 2: non-finite loss = nan; stopping, no checkpoint"):
         _run(tmp_path, _counting_step([], values=lambda n: math.nan if n == 2 else 1.0))
+
+
+def test_an_error_mid_run_leaves_the_checkpoint_in_flight_committed(tmp_path):
+    counting = _counting_step([])
+
+    def failing(device_state, epoch, iterators):
+        if counting.offset + len([e for e in log if e[0] == "dispatch"]) == 2:
+            raise ValueError("LA_T_0000007.flac: 1 NaN or infinite samples")
+        return counting(device_state, epoch, iterators)
+
+    log = []
+    counting = _counting_step(log)
+    with pytest.raises(ValueError, match="LA_T_0000007.flac"):
+        _run(tmp_path, failing, epochs=1, epoch_steps=4, checkpoint_every=2)
+    # Right as the error surfaces, the asynchronous save of step 2 is already complete.
+    checkpoints = RunCheckpoints(tmp_path, 3)
+    try:
+        assert checkpoints.steps() == [2]
+        assert int(checkpoints.restore_latest(_state())[1].step) == 2
+    finally:
+        checkpoints.close()
+    assert not (tmp_path / ".darts_jax.lock").exists()
 
 
 def test_epoch_summary_after_a_mid_epoch_resume_is_the_uninterrupted_one(tmp_path):
