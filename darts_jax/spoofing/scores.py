@@ -90,30 +90,37 @@ def _read_rows(path, layout: str, allowed_keys: tuple[str, ...], what: str) -> t
     ValueError naming the file and line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} score file {path} is a folder; give the score file itself")
     if not path.is_file():
         raise FileNotFoundError(f"{what} score file {path} does not exist")
     n_columns = len(layout.split())
     line_numbers, rows = [], []
-    with open(path, encoding="utf-8") as lines:
-        for line_number, line in enumerate(lines, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}, line {line_number}"
-            if len(fields) != n_columns:
-                raise ValueError(f"{where}: expected {n_columns} columns `{layout}`, "
-                                 f"found {len(fields)}: {line.strip()!r}")
-            key, score_text = fields[-2], fields[-1]
-            if key not in allowed_keys:
-                raise ValueError(f"{where}: key {key!r} must be one of {', '.join(allowed_keys)}")
-            try:
-                score = float(score_text)
-            except ValueError:
-                raise ValueError(f"{where}: score {score_text!r} is not a number") from None
-            if not math.isfinite(score):
-                raise ValueError(f"{where}: score {score_text!r} is not finite")
-            line_numbers.append(line_number)
-            rows.append(fields[:-1] + [score])
+    raw_lines = path.read_bytes().splitlines()
+    for line_number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}, line {line_number}: not UTF-8 text (byte {raw[err.start]:#04x} at column "
+                             f"{err.start + 1}); ids and keys are ASCII, re-save the file as UTF-8") from None
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}, line {line_number}"
+        if len(fields) != n_columns:
+            raise ValueError(f"{where}: expected {n_columns} columns `{layout}`, "
+                             f"found {len(fields)}: {line.strip()!r}")
+        key, score_text = fields[-2], fields[-1]
+        if key not in allowed_keys:
+            raise ValueError(f"{where}: key {key!r} must be one of {', '.join(allowed_keys)}")
+        try:
+            score = float(score_text)
+        except ValueError:
+            raise ValueError(f"{where}: score {score_text!r} is not a number") from None
+        if not math.isfinite(score):
+            raise ValueError(f"{where}: score {score_text!r} is not finite")
+        line_numbers.append(line_number)
+        rows.append(fields[:-1] + [score])
     for key in allowed_keys:
         if not any(fields[-2] == key for fields in rows):
             raise ValueError(f"{path} has no {key!r} trials; a {what} score file needs all of "

@@ -146,3 +146,28 @@ def test_score_command_reports_bad_file(tmp_path, capsys):
     cm_path = _write_text(tmp_path, CM_GOOD + "LA_E_9 A07 spoof oops\n", "cm.txt")
     assert main(["score", "--cm-scores", str(cm_path)]) == 2
     assert "line 5: score 'oops' is not a number" in capsys.readouterr().err
+
+
+def test_a_latin1_score_file_is_named_with_its_line(tmp_path):
+    path = tmp_path / "scores.txt"
+    path.write_bytes("LA_E_1 - bonafide 0.9\nLA_E_2 A07 spoof 0.1\nLA_E_é3 - bonafide 0.5\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{path}, line 3: not UTF-8 text \(byte 0xe9 at column 6\)"):
+        read_cm_scores(path)
+
+
+def test_a_folder_is_not_a_score_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder; give the score file itself"):
+        read_cm_scores(tmp_path)
+
+
+def test_an_output_path_is_checked_before_any_work(tmp_path):
+    from darts_jax.spoofing.scores import check_writable
+
+    with pytest.raises(IsADirectoryError, match="it is a folder; give a file name"):
+        check_writable(tmp_path)
+    existing = tmp_path / "scores.txt"
+    existing.write_text("mine")
+    with pytest.raises(FileExistsError, match="already exists"):
+        check_writable(existing)
+    check_writable(existing, overwrite=True)
+    assert existing.read_text() == "mine"
