@@ -83,3 +83,24 @@ def test_score_into_a_closed_pipe_ends_quietly(tmp_path):
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("pooled: EER") and done.stdout.count("\n") == 1
     assert done.stderr == ""
+
+
+def test_evaluate_best_scores_the_lowest_dev_eer_epoch_and_says_so(first_run, tiny_corpus, tmp_path, capsys):  # noqa: F811
+    epochs = [json.loads(line) for line in (first_run / "epochs.jsonl").read_text().splitlines()]
+    least = min(record["dev_eer_percent"] for record in epochs)
+    lowest = [record for record in epochs if record["dev_eer_percent"] == least][-1]  # ties: the later epoch
+    out = tmp_path / "scores.txt"
+    assert cli.main(["evaluate", "--workdir", str(first_run), "--data", str(tiny_corpus), "--partition", "dev",
+                     "--checkpoint", "best", "--out", str(out), "--batch-size", "4"]) == 0
+    companion = json.loads((tmp_path / "scores.txt.json").read_text())
+    assert companion["checkpoint"] == "best" and companion["step"] == lowest["step"]
+    assert "lowest dev_eer_percent" in companion["rule"]
+    assert companion["summary"]["dev_eer_percent"] == lowest["dev_eer_percent"]
+    # Scoring dev with that checkpoint gives back the dev EER the run logged for it.
+    capsys.readouterr()
+    assert cli.main(["score", "--cm-scores", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["eer_percent"] == \
+        pytest.approx(lowest["dev_eer_percent"], abs=1e-9)
+    assert cli.main(["evaluate", "--workdir", str(first_run), "--data", str(tiny_corpus), "--checkpoint", "soon",
+                     "--out", str(tmp_path / "x.txt")]) == 2
+    assert "--checkpoint: 'soon' must be last, best or a step number" in capsys.readouterr().err

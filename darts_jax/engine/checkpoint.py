@@ -28,13 +28,19 @@ def _abstract(tree):
 
 
 class RunCheckpoints:
-    """The checkpoints of one run under `workdir/checkpoints`."""
+    """The checkpoints of one run under `workdir/checkpoints`: the newest `keep`.
 
-    def __init__(self, workdir: str | Path, keep: int):
-        self.directory = Path(workdir).resolve() / "checkpoints"
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True),
-            item_names=("state", "meta", "loaders"))
+    With `lowest` (a metric name), under `workdir/best_checkpoints` instead: the `keep` with the lowest
+    value of that metric, each saved with it (`save(..., metrics=)`), for epoch selection.
+    """
+
+    def __init__(self, workdir: str | Path, keep: int, lowest: str | None = None):
+        self.directory = Path(workdir).resolve() / ("best_checkpoints" if lowest else "checkpoints")
+        self.lowest = lowest
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, enable_async_checkpointing=True, keep_checkpoints_without_metrics=lowest is None,
+            best_fn=(lambda metrics: metrics[lowest]) if lowest else None, best_mode="min")
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta", "loaders"))
         self._aside = self.directory.parent / "damaged_checkpoints"
         self._damaged: list[int] = []
         self._closed = False
@@ -42,12 +48,27 @@ class RunCheckpoints:
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
-    def save(self, step: int, state, meta: dict, loaders: dict) -> None:
+    def save(self, step: int, state, meta: dict, loaders: dict, metrics: dict | None = None) -> None:
         """Asynchronous save of a host copy of `state`; the previous save is finished first."""
         if self._damaged:
             self._set_aside_damaged()
-        self.manager.save(step, force=True, args=ocp.args.Composite(
+        self.manager.save(step, force=True, metrics=metrics, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta), loaders=ocp.args.JsonSave(loaders)))
+
+    def best_step(self) -> int | None:
+        """The kept step with the lowest metric (only with `lowest`)."""
+        return self.manager.best_step()
+
+    def restore(self, step: int, template_state):
+        """(state, meta) of one step; CheckpointError naming the steps kept when it is not among them."""
+        if step not in self.steps():
+            raise CheckpointError(f"{self.directory} has no checkpoint of step {step}; it keeps steps {self.steps()}")
+        failures = []
+        restored = self._try_restore(step, failures, state=ocp.args.StandardRestore(_abstract(template_state)),
+                                     meta=ocp.args.JsonRestore())
+        if restored is None:
+            raise CheckpointError(f"checkpoint {self.directory / str(step)} cannot be read: {failures[0]}")
+        return restored.state, restored.meta
 
     def restore_latest(self, template_state, check_meta: Callable[[dict], None] | None = None):
         """(step, state, meta, loaders) of the newest usable checkpoint, or None when there is none.

@@ -21,13 +21,18 @@ class LoopConfig:
     log_every: int = 20
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
+    # Epoch selection: the `keep_best` epoch-end checkpoints with the lowest `select_by` of the epoch
+    # summary (the dev EER by default; ties go to the later epoch) are kept beside the newest ones; none when
+    # the run has no such value.
+    keep_best: int = 1
+    select_by: str = "dev_eer_percent"
     seed: int = 123
     # A run to take the initial weights (params and BatchNorm statistics) from; a resumed run ignores it.
     init_from: str | None = None
 
     def __post_init__(self):
         _at_least(self, ("epochs", 1), ("log_every", 1), ("checkpoint_every", 1), ("keep_checkpoints", 1),
-                  ("seed", 0))
+                  ("keep_best", 0), ("seed", 0))
         if self.steps_per_epoch is not None:
             _at_least(self, ("steps_per_epoch", 1))
 

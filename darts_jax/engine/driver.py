@@ -28,7 +28,7 @@ from darts_jax.engine.signals import StopRequest
 # What a resumed run may change: its length and bookkeeping, and how depthwise convolutions are lowered
 # (the same arithmetic). Everything else would change the run mid-way, so it is refused.
 # Field names are unique across a run config's nesting, so they are matched by name at any depth.
-RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints", "init_from", "depthwise")
+RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best", "init_from", "depthwise")
 
 
 @dataclasses.dataclass
@@ -68,6 +68,7 @@ def run(*, loop: LoopConfig, config, workdir, state, loaders: dict, step_fn: Cal
 
 def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_steps, hooks) -> RunResult:
     checkpoints = RunCheckpoints(workdir, loop.keep_checkpoints)
+    best = RunCheckpoints(workdir, loop.keep_best, lowest=loop.select_by) if loop.keep_best else None
     restored = checkpoints.restore_latest(state, hooks.check_meta)
     if restored is not None:
         step, state, meta, cursors = restored
@@ -86,11 +87,15 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
     device_state = parallel.replicate(state, devices)
     iterators = {name: iter(loader) for name, loader in loaders.items()}
 
-    def save():
+    def save(summary=None):
         host_state = parallel.unreplicate(device_state)
         meta = {"config": config_lib.to_dict(config), "epoch": step // epoch_steps, "step": step,
                 "epoch_totals": epoch_totals.state(), **(hooks.meta(host_state) if hooks.meta else {})}
-        checkpoints.save(step, host_state, meta, {name: loader.state() for name, loader in loaders.items()})
+        cursors = {name: loader.state() for name, loader in loaders.items()}
+        checkpoints.save(step, host_state, meta, cursors)
+        if best is not None and summary and math.isfinite(summary.get(loop.select_by, math.nan)):
+            best.save(step, host_state, {**meta, "summary": summary}, cursors,
+                      metrics={loop.select_by: summary[loop.select_by]})
 
     # A run resumed mid-epoch carries on the epoch's sums, so its summary is the uninterrupted run's.
     epoch_totals = _EpochTotals(restored[2].get("epoch_totals") if restored and step % epoch_steps else None)
@@ -138,9 +143,9 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
                         summary.update(hooks.on_epoch_end(epoch, parallel.unreplicate(device_state)) or {})
                     log.scalars(step, {"epoch": epoch, **summary}, stream="epochs")
                     log.say(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
-                save()
+                save(summary if epoch_done else None)
                 if stop:
-                    checkpoints.close()
+                    _close(checkpoints, best)
                     log.say(f"{stop.signal_name}: stopped after step {step}, checkpoint saved. "
                             f"Run the same command again to resume from it.")
                     return RunResult(parallel.unreplicate(device_state), step, interrupted=True)
@@ -150,12 +155,18 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
         host_state = parallel.unreplicate(device_state)
         if not checkpoints.steps() or checkpoints.steps()[-1] != step:
             save()
-        checkpoints.close()
+        _close(checkpoints, best)
         return RunResult(host_state, step, interrupted=False)
     except BaseException:
         # A bad file or a non-finite value ends the run here: the save in flight is committed first.
-        checkpoints.close()
+        _close(checkpoints, best)
         raise
+
+
+def _close(*managers) -> None:
+    for manager in managers:
+        if manager is not None:
+            manager.close()
 
 
 class _EpochTotals:

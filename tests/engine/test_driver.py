@@ -49,10 +49,11 @@ def _counting_step(log, values=lambda step: 1.0):
     return step_fn
 
 
-def _run(workdir, step_fn, epochs=2, epoch_steps=3, state=None, **loop):
+def _run(workdir, step_fn, epochs=2, epoch_steps=3, state=None, hooks=driver.Hooks(), **loop):
     loop = LoopConfig(**{"epochs": epochs, "log_every": 1, "checkpoint_every": 100, **loop})
     return driver.run(loop=loop, config=loop, workdir=workdir, state=state or _state(), loaders={}, step_fn=step_fn,
-                      devices=parallel.local_devices(1), log=RunLog(workdir, quiet=True), epoch_steps=epoch_steps)
+                      devices=parallel.local_devices(1), log=RunLog(workdir, quiet=True), epoch_steps=epoch_steps,
+                      hooks=hooks)
 
 
 def test_metrics_are_read_one_step_late_and_synced_at_epoch_ends(tmp_path):
@@ -127,3 +128,36 @@ def test_init_from_refuses_weights_of_another_shape(tmp_path):
              init_from=str(tmp_path / "source"))
     with pytest.raises(FileNotFoundError, match="--init-from must name the workdir of an earlier run"):
         _run(tmp_path / "other", _counting_step([]), init_from=str(tmp_path / "nowhere"))
+
+
+def test_the_best_epoch_by_dev_eer_is_kept_beside_the_newest(tmp_path):
+    planted = {0: 30.0, 1: 10.0, 2: 20.0, 3: 25.0}  # the minimum at epoch 1, which ends at step 4
+    hooks = driver.Hooks(on_epoch_end=lambda epoch, state: {"dev_eer_percent": planted[epoch]})
+    _run(tmp_path, _counting_step([]), epochs=4, epoch_steps=2, keep_checkpoints=2, keep_best=1, hooks=hooks)
+    best = RunCheckpoints(tmp_path, 1, lowest="dev_eer_percent")
+    newest = RunCheckpoints(tmp_path, 2)
+    try:
+        assert best.best_step() == 4 and best.steps() == [4]
+        assert newest.steps() == [6, 8]
+        state, meta = best.restore(4, _state())
+        chex.assert_trees_all_equal(state.params, {"w": np.full(3, 4.0, np.float32)})
+        assert meta["summary"]["dev_eer_percent"] == 10.0 and meta["epoch"] == 2
+    finally:
+        best.close()
+        newest.close()
+
+
+def test_without_a_dev_value_no_best_checkpoint_is_kept(tmp_path):
+    _run(tmp_path, _counting_step([]), epochs=2, epoch_steps=2, keep_best=1)
+    assert not any((tmp_path / "best_checkpoints").glob("[0-9]*"))
+
+
+def test_a_tie_in_dev_eer_goes_to_the_later_epoch(tmp_path):
+    planted = {0: 30.0, 1: 10.0, 2: 10.0, 3: 25.0}
+    hooks = driver.Hooks(on_epoch_end=lambda epoch, state: {"dev_eer_percent": planted[epoch]})
+    _run(tmp_path, _counting_step([]), epochs=4, epoch_steps=2, keep_best=1, hooks=hooks)
+    best = RunCheckpoints(tmp_path, 1, lowest="dev_eer_percent")
+    try:
+        assert best.steps() == [6]
+    finally:
+        best.close()
