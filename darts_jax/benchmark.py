@@ -92,6 +92,7 @@ def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model, spa
 
     space = get_space(space)
     if what == "train":
-        return {"train": report("train", benchmark_train(space, model, batch_size))}
+        genotype = dict(space.train_defaults).get("genotype", TrainConfig.genotype)
+        return {"train": report("train", benchmark_train(space, model, batch_size, genotype))}
     return {"search": {str(k): report(f"search K={k}", benchmark_search(space, dataclasses.replace(model, partial_k=k),
                                                                         batch_size)) for k in partial_ks}}

@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from darts_jax.cli_inference import add_inference_commands
+
 DEFAULT_SPACE = "pcdarts"
 
 
@@ -44,6 +46,24 @@ def _cmd_check_data(args) -> int:
     return 1 if problems else 0
 
 
+def _cmd_audit_data(args) -> int:
+    import json
+    from pathlib import Path
+
+    from darts_jax.spoofing.audit import audit_corpus, format_audit
+
+    audit = audit_corpus(args.data, args.fit, args.test)
+    print(format_audit(audit))
+    if args.json:
+        Path(args.json).write_text(json.dumps(audit.to_json(), indent=2) + "\n")
+    failures = audit.failures()
+    for failure in failures:
+        print(f"under the bound: {failure}")
+    print(f"{len(failures)} figure(s) under the bounds for a corpus of SynthSpoof small's size "
+          f"({audit.trials['bona_fide']} bona fide, {audit.trials['spoof']} spoof eval trials here)")
+    return 0
+
+
 def _cmd_score(args) -> int:
     import json
 
@@ -52,11 +72,9 @@ def _cmd_score(args) -> int:
 
     cm_trials = read_cm_scores(args.cm_scores)
     if args.calibration:
-        import dataclasses
-
         from darts_jax.spoofing.calibration import read_calibration
 
-        cm_trials = dataclasses.replace(cm_trials, scores=read_calibration(args.calibration).llr(cm_trials.scores))
+        cm_trials = read_calibration(args.calibration).apply(cm_trials)
     asv_trials = None if args.asv_scores is None else read_asv_scores(args.asv_scores)
     result = evaluate_scores(cm_trials, asv_trials)
     print(format_report(result))
@@ -130,20 +148,21 @@ def _cmd_evaluate(args) -> int:
     from darts_jax.spaces import get_space
     from darts_jax.spoofing.export import load_model
     from darts_jax.spoofing.metrics import format_report
-    from darts_jax.spoofing.pipeline import load_trained, score_corpus
+    from darts_jax.spoofing.pipeline import load_trained_checkpoint, score_corpus
 
     if (args.workdir is None) == (args.model is None):
         raise ValueError("give exactly one of --workdir (a training run) or --model (an exported model)")
     if args.model:
         space, model, genotype, variables = load_model(args.model)
-        where = Path(args.model)
+        where, provenance = Path(args.model), {"model": str(Path(args.model).resolve())}
     else:
-        config, genotype, variables = load_trained(args.workdir)
+        config, genotype, variables, provenance = load_trained_checkpoint(args.workdir, args.checkpoint)
         space, model, where = get_space(config.space), config.model, Path(args.workdir)
     name = args.partition if args.corpus == "2019-la" else args.corpus
     out = Path(args.out) if args.out else where / f"scores-{name}.txt"
     result = score_corpus(space, model, genotype, variables, args.data, out, corpus=args.corpus,
-                          partition=args.partition, batch_size=args.batch_size, overwrite=args.overwrite)
+                          partition=args.partition, batch_size=args.batch_size, overwrite=args.overwrite,
+                          provenance=provenance)
     print(format_report(result))
     print(f"scores written to {out}")
     return 0
@@ -159,60 +178,10 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from darts_jax.spoofing.predict import format_predictions, load_scorer, predict, resolve_threshold
+    from darts_jax.spoofing.predict import run_predict
 
-    scorer = load_scorer(args.model, args.batch_size)
-    threshold, source = resolve_threshold(scorer.calibration, args.threshold, args.target_far)
-    print(f"decision: {source}" if threshold is None else f"decision: bonafide if score >= threshold, {source}",
-          file=sys.stderr)
-    predictions = predict(scorer, args.inputs, long_audio=args.long_audio, threshold=threshold,
-                          on_warning=lambda text: print(f"warning: {text}", file=sys.stderr))
-    print(format_predictions(predictions, args.format))
-    failed = [p for p in predictions if p.error]
-    for p in failed:
-        print(f"darts-jax predict: could not score {p.path}: {p.error}", file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} of {len(predictions)} file(s) could not be scored", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _cmd_calibrate(args) -> int:
-    import json
-
-    from darts_jax.spoofing.calibration import calibrate_file
-
-    summary = calibrate_file(args.cm_scores, args.out, prior=args.prior, overwrite=args.overwrite)
-    print(f"LLR = {summary['slope']:.6g} * score + {summary['offset']:.6g} (prior {args.prior:g}); dev EER "
-          f"{summary['dev_eer_percent']:.3f} % at score {summary['eer_threshold']:.6g}; Cllr {summary['cllr_raw']:.4f} "
-          f"-> {summary['cllr_calibrated']:.4f} bits (min Cllr {summary['min_cllr']:.4f})")
-    print(f"calibration written to {args.out}")
-    if args.json:
-        print(json.dumps(summary))
-    return 0
-
-
-def _cmd_import_pytorch(args) -> int:
-    from darts_jax.spaces.pcdarts2d.config import ModelConfig
-    from darts_jax.spoofing.pytorch_import import import_checkpoint
-
-    model = ModelConfig(frontend=args.frontend, layers=args.layers, init_channels=args.init_channels)
-    print(f"model written to {import_checkpoint(args.checkpoint, args.out, genotype=args.genotype, model=model)}")
-    return 0
-
-
-def _cmd_fuse(args) -> int:
-    import json
-
-    from darts_jax.spoofing.fusion import fuse_files
-
-    result = fuse_files(args.dev, args.eval, args.out, prior=args.prior, overwrite=args.overwrite)
-    for system, weight, eer in zip(result["systems"], result["weights"], result["eval_eer_percent"]):
-        print(f"{system}: weight {weight:.6g}, eval EER {eer:.3f} %")
-    print(f"bias {result['bias']:.6g}; fused eval EER {result['fused_eval_eer_percent']:.3f} %")
-    print(f"fused scores (LLRs) written to {args.out}")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return run_predict(args.model, args.inputs, threshold=args.threshold, target_far=args.target_far,
+                       long_audio=args.long_audio, fmt=args.format, batch_size=args.batch_size)
 
 
 def _cmd_benchmark(args) -> int:
@@ -270,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder holding the LA partitions")
     p.set_defaults(func=_cmd_check_data)
 
+    p = sub.add_parser("audit-data", help="trivial-cue audit: EER of level, silence, DC, band, order... cues")
+    p.add_argument("--data", required=True, help="folder in the ASVspoof 2019 LA layout")
+    p.add_argument("--fit", default="train", help="partition the classifiers are fitted on")
+    p.add_argument("--test", default="eval", help="partition they are scored on")
+    p.add_argument("--json", help="also write every figure (per attack too) to this JSON file")
+    p.set_defaults(func=_cmd_audit_data)
+
     p = sub.add_parser("score", help="EER and min t-DCF of an ASVspoof score file")
     p.add_argument("--cm-scores", required=True, help="utt_id attack_id key score, one trial a line")
     p.add_argument("--asv-scores", help="ASV scores (source key score) for the min t-DCF")
@@ -277,31 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("calibrate", help="fit score -> LLR calibration (logistic regression) on dev scores")
-    p.add_argument("--cm-scores", required=True, help="dev CM score file (utt_id attack_id key score)")
-    p.add_argument("--out", required=True, help="calibration.json to write (for `export --calibration`)")
-    p.add_argument("--prior", type=float, default=0.5, help="bona fide prior of the fitting objective (default 0.5)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    p.add_argument("--json", action="store_true", help="end with one JSON line")
-    p.set_defaults(func=_cmd_calibrate)
-
-    p = sub.add_parser("fuse", help="logistic-regression fusion of several systems' score files")
-    p.add_argument("--dev", nargs="+", required=True, help="dev score files, one per system")
-    p.add_argument("--eval", nargs="+", required=True, help="eval score files of the same systems, same order")
-    p.add_argument("--out", required=True, help="fused eval score file (LLRs)")
-    p.add_argument("--prior", type=float, default=0.5, help="bona fide prior of the fitting objective (default 0.5)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    p.add_argument("--json", action="store_true", help="end with one JSON line")
-    p.set_defaults(func=_cmd_fuse)
-
-    p = sub.add_parser("import-pytorch", help="a model folder from the authors' PyTorch state dict (no PyTorch needed)")
-    p.add_argument("checkpoint", help="a torch.save'd state dict of the evaluation network, e.g. 4-16.pth")
-    p.add_argument("--genotype", required=True, help="genotype text, JSON file or known name (e.g. pcdarts-lfcc)")
-    p.add_argument("--layers", type=int, required=True)
-    p.add_argument("--init-channels", type=int, required=True)
-    p.add_argument("--frontend", choices=("lfcc", "lfb", "spec"), required=True)
-    p.add_argument("--out", required=True, help="model folder to create")
-    p.set_defaults(func=_cmd_import_pytorch)
+    add_inference_commands(sub)  # calibrate, fuse, import-pytorch
 
     p = sub.add_parser("search", help="PC-DARTS search on trn_h (weights) / trn_t (architecture)")
     _add_model_flags(p)
@@ -326,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2019 LA (default), ASVspoof 2021 LA or DF eval with its keys, or In-the-Wild")
     p.add_argument("--partition", default="eval", choices=("train", "dev", "eval"), help="2019-la only")
     p.add_argument("--out", help="score file (default: scores-<partition or corpus>.txt beside the model)")
+    p.add_argument("--checkpoint", default="last", help="with --workdir: last (default), best (lowest dev EER "
+                   "among the epoch ends kept) or a step number; recorded in <out>.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing score file")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_evaluate)
@@ -371,11 +325,14 @@ def _add_run_flags(p) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-min", type=float)
-    p.add_argument("--mask", action="store_true", default=None, help="frequency masking")
+    p.add_argument("--mask", action=argparse.BooleanOptionalAction, default=None,
+                   help="masking in training (pcdarts: frequency, default off; raw: sinc filters, default on)")
     p.add_argument("--seed", type=int)
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (also at each epoch end)")
     p.add_argument("--keep-checkpoints", type=int)
+    p.add_argument("--keep-best", type=int,
+                   help="epoch ends with the lowest dev EER kept beside the newest ones (default 1)")
     p.add_argument("--log-every", type=int)
     p.add_argument("--init-from", help="workdir of an earlier run whose newest weights this run starts from")
     p.add_argument("--workers", type=int, default=4, help="audio decoding threads")

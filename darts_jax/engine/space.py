@@ -43,6 +43,8 @@ class SearchSpace:
     # authors set differently from the task defaults, as (name, value) pairs: e.g. (("lr", 5e-5),).
     search_defaults: tuple = ()
     train_defaults: tuple = ()
+    # (arch, model) -> {name: number} logged every search epoch: what signals a collapse in this space.
+    arch_diagnostics: Callable | None = None
 
     def architecture_differences(self, saved: Any, current: Any) -> list[str]:
         return [f"{name}: checkpoint has {getattr(saved, name)!r}, this run has {getattr(current, name)!r}"

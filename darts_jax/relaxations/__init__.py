@@ -5,8 +5,8 @@ relaxations (Gumbel-softmax and its kin) share the signature of the deterministi
 Edge weights (PC-DARTS' β) are normalised within each node's incoming edges by `edge_weights`,
 the one definition used by supernets, genotype derivation and reports.
 """
-from darts_jax.relaxations.softmax import edge_weights, softmax_np, softmax_weights
+from darts_jax.relaxations.softmax import edge_weights, softmax_entropy, softmax_np, softmax_weights
 
 RELAXATIONS = {"softmax": softmax_weights}
 
-__all__ = ["RELAXATIONS", "edge_weights", "softmax_np", "softmax_weights"]
+__all__ = ["RELAXATIONS", "edge_weights", "softmax_entropy", "softmax_np", "softmax_weights"]

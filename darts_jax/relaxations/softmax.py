@@ -29,3 +29,11 @@ def softmax_np(logits: np.ndarray) -> np.ndarray:
     """softmax over the last axis in NumPy, for derivations and reports in float64."""
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def softmax_entropy(logits_ExK) -> np.ndarray:
+    """Entropy (nats) of softmax over each row (edge) in float64: log(K) is undecided, 0 is one op."""
+    logits = np.asarray(logits_ExK, np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return -(np.exp(log_probs) * log_probs).sum(axis=-1)

@@ -81,6 +81,10 @@ class Calibration:
     def llr(self, scores):
         return self.slope * np.asarray(scores, np.float64) + self.offset
 
+    def apply(self, trials):
+        """The same `Scores` record with LLRs as its scores."""
+        return dataclasses.replace(trials, scores=self.llr(trials.scores))
+
     def threshold_for_far(self, target_far: float) -> float:
         """The lowest raw-score threshold at which at most `target_far` of the dev spoofs reach it (score >= t)."""
         if not 0 <= target_far <= 1:
@@ -135,6 +139,19 @@ def calibrate_file(cm_scores_path, out_path, prior: float = 0.5, overwrite: bool
             "cllr_raw": compute_cllr(trials.scores[is_bona], trials.scores[~is_bona]),
             "cllr_calibrated": compute_cllr(llrs[is_bona], llrs[~is_bona]),
             "min_cllr": compute_min_cllr(trials.scores[is_bona], trials.scores[~is_bona])}
+
+
+def run_calibrate(cm_scores_path, out_path, *, prior: float = 0.5, overwrite: bool = False,
+                  as_json: bool = False) -> int:
+    """`darts-jax calibrate`: fits, writes, and prints the fit (and a JSON line with `as_json`)."""
+    summary = calibrate_file(cm_scores_path, out_path, prior, overwrite)
+    print(f"LLR = {summary['slope']:.6g} * score + {summary['offset']:.6g} (prior {prior:g}); dev EER "
+          f"{summary['dev_eer_percent']:.3f} % at score {summary['eer_threshold']:.6g}; Cllr {summary['cllr_raw']:.4f}"
+          f" -> {summary['cllr_calibrated']:.4f} bits (min Cllr {summary['min_cllr']:.4f})")
+    print(f"calibration written to {out_path}")
+    if as_json:
+        print(json.dumps(summary))
+    return 0
 
 
 def read_calibration(path) -> Calibration:

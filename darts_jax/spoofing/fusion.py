@@ -7,6 +7,7 @@ a partition must hold exactly the same ids, with the same key and attack, or not
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,16 @@ def fuse_files(dev_paths, eval_paths, out_path, prior: float = 0.5, overwrite: b
             "systems": [str(Path(p)) for p in eval_paths],
             "eval_eer_percent": [eer_percent(eval_scores[:, k]) for k in range(eval_scores.shape[1])],
             "fused_eval_eer_percent": eer_percent(fused)}
+
+
+def run_fuse(dev_paths, eval_paths, out_path, *, prior: float = 0.5, overwrite: bool = False,
+             as_json: bool = False) -> int:
+    """`darts-jax fuse`: fits, writes, and prints each system's weight and EER and the fused EER."""
+    result = fuse_files(dev_paths, eval_paths, out_path, prior, overwrite)
+    for system, weight, eer in zip(result["systems"], result["weights"], result["eval_eer_percent"]):
+        print(f"{system}: weight {weight:.6g}, eval EER {eer:.3f} %")
+    print(f"bias {result['bias']:.6g}; fused eval EER {result['fused_eval_eer_percent']:.3f} %")
+    print(f"fused scores (LLRs) written to {out_path}")
+    if as_json:
+        print(json.dumps(result))
+    return 0

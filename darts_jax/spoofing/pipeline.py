@@ -15,10 +15,14 @@ import numpy as np
 from darts_jax.data.loader import BatchLoader, search_loaders
 from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_partition
 from darts_jax.engine import parallel
-from darts_jax.engine.checkpoint import RunCheckpoints
+from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints
 from darts_jax.spaces import get_space
 from darts_jax.spoofing.calibration import MODEL_FILE as CALIBRATION_FILE
-from darts_jax.spoofing.calibration import model_calibration, read_calibration, store_calibration
+from darts_jax.spoofing.calibration import (
+    model_calibration,
+    read_calibration,
+    store_calibration,
+)
 from darts_jax.spoofing.export import export_model, load_model
 from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
 from darts_jax.spoofing.portable import export_stablehlo
@@ -87,8 +91,18 @@ def run_train(config: TrainConfig, data_dir, workdir, *, restart=False, monitor_
                  **_dev(data_dir, config.model, config.optim.batch_size, workers, monitor_dev))
 
 
-def load_trained(workdir) -> tuple[TrainConfig, object, dict]:
-    """(config, genotype, variables) of the newest usable checkpoint of a training run."""
+def load_trained(workdir, checkpoint: str = "last") -> tuple[TrainConfig, object, dict]:
+    """(config, genotype, variables) of a training run's checkpoint (see `load_trained_checkpoint`)."""
+    return load_trained_checkpoint(workdir, checkpoint)[:3]
+
+
+def load_trained_checkpoint(workdir, checkpoint: str = "last"):
+    """(config, genotype, variables, provenance) of a training run's checkpoint.
+
+    `checkpoint` is "last" (the newest usable one), "best" (the epoch end with the lowest
+    `loop.select_by`, the dev EER by default) or a step number; `provenance` says which was read and by
+    what rule, for the score file's companion JSON.
+    """
     workdir = Path(workdir)
     config = common.load_run_config(TrainConfig, workdir / "config.json")
     space = get_space(config.space)
@@ -100,15 +114,48 @@ def load_trained(workdir) -> tuple[TrainConfig, object, dict]:
     except json.JSONDecodeError as err:
         raise ValueError(f"{genotype_path}: line {err.lineno}: not valid JSON ({err.msg})") from None
     genotype = space.genotype_from_dict(genotype_data, config.model, str(genotype_path))
-    checkpoints = RunCheckpoints(workdir, config.loop.keep_checkpoints)
+    template = jax.device_get(init_train_state(space, config, genotype))
+    if checkpoint == "last":
+        checkpoints = RunCheckpoints(workdir, config.loop.keep_checkpoints)
+        try:
+            restored = checkpoints.restore_latest(template)
+        finally:
+            checkpoints.close()
+        if restored is None:
+            raise FileNotFoundError(f"{checkpoints.directory} holds no checkpoint: train first")
+        step, state, meta = restored[0], restored[1], restored[2]
+        rule = "the newest usable checkpoint"
+    else:
+        state, meta, step, rule = _selected_checkpoint(workdir, config, checkpoint, template)
+    provenance = {"workdir": str(workdir.resolve()), "checkpoint": checkpoint, "step": step,
+                  "epoch": meta.get("epoch"), "rule": rule, "summary": meta.get("summary")}
+    return config, genotype, {"params": state.params, "batch_stats": state.batch_stats}, provenance
+
+
+def _selected_checkpoint(workdir, config: TrainConfig, checkpoint: str, template):
+    """(state, meta, step, rule) of checkpoint "best" or of a step number (kept as newest or as best)."""
+    best = RunCheckpoints(workdir, config.loop.keep_best or 1, lowest=config.loop.select_by)
+    newest = RunCheckpoints(workdir, config.loop.keep_checkpoints)
     try:
-        restored = checkpoints.restore_latest(jax.device_get(init_train_state(space, config, genotype)))
+        if checkpoint == "best":
+            step = best.best_step()
+            if step is None:
+                raise FileNotFoundError(
+                    f"{best.directory} holds no checkpoint: the run kept none by {config.loop.select_by} (it needs "
+                    f"a dev set, and --keep-best above 0); use --checkpoint last")
+            rule = f"the epoch end with the lowest {config.loop.select_by} among those kept (ties: the later)"
+            return (*best.restore(step, template), step, rule)
+        if not checkpoint.isdigit():
+            raise ValueError(f"--checkpoint: {checkpoint!r} must be last, best or a step number")
+        step = int(checkpoint)
+        source = best if step in best.steps() and step not in newest.steps() else newest
+        if step not in source.steps():
+            raise CheckpointError(f"{workdir} keeps no checkpoint of step {step}: newest {newest.steps()}, "
+                                  f"best by {config.loop.select_by} {best.steps()}")
+        return (*source.restore(step, template), step, f"step {step}, as asked")
     finally:
-        checkpoints.close()
-    if restored is None:
-        raise FileNotFoundError(f"{checkpoints.directory} holds no checkpoint: train first")
-    state = restored[1]
-    return config, genotype, {"params": state.params, "batch_stats": state.batch_stats}
+        best.close()
+        newest.close()
 
 
 def export_trained(workdir, out_dir, calibration=None) -> Path:
@@ -148,15 +195,22 @@ def export(out_dir, *, workdir=None, model_dir=None, fmt: str = "folder", calibr
 
 
 def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *, corpus: str = "2019-la",
-                 partition: str = "eval", batch_size: int = 64, overwrite: bool = False) -> dict:
+                 partition: str = "eval", batch_size: int = 64, overwrite: bool = False,
+                 provenance: dict | None = None) -> dict:
     """Scores every trial of a corpus, writes the ASVspoof score file, returns the metrics.
 
-    The min t-DCF is included when a 2019 LA folder has ASV scores for the partition.
+    The min t-DCF is included when a 2019 LA folder has ASV scores for the partition. With `provenance`
+    (from `load_trained_checkpoint`), `<out_path>.json` records what was scored.
     """
     check_writable(out_path, overwrite)  # before the work, not after scoring a whole partition
     utterances = corpus_utterances(data_dir, corpus, partition)
     scores = evaluate.evaluate(space, model, genotype, variables, eval_loader(utterances, model, batch_size))
     write_scores(out_path, scores, overwrite=overwrite)
+    if provenance is not None:
+        # What was scored, beside the scores: which checkpoint of which run, chosen by what rule.
+        companion = {**provenance, "corpus": corpus, "partition": partition if corpus == "2019-la" else None,
+                     "data": str(Path(data_dir).resolve())}
+        Path(f"{out_path}.json").write_text(json.dumps(companion, indent=2) + "\n")
     asv_path = Path(data_dir) / ASV_SCORES.format(partition=partition)
     asv = read_asv_scores(asv_path) if corpus == "2019-la" and asv_path.exists() else None
     return evaluate_scores(scores, asv)

@@ -19,9 +19,10 @@ import dataclasses
 import io
 import json
 import math
+import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import numpy as np
@@ -29,8 +30,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from darts_jax.data.audio import fix_length, load_audio
-from darts_jax.spoofing.calibration import Calibration, model_calibration
 from darts_jax.spoofing import portable
+from darts_jax.spoofing.calibration import Calibration, model_calibration
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au")
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
@@ -187,8 +188,8 @@ def resolve_threshold(calibration: Calibration | None, threshold: float | None,
         value = calibration.threshold_for_far(target_far)
         return value, f"dev false-acceptance rate <= {target_far:g} (threshold {value:.6g})"
     if calibration is not None:
-        return calibration.eer_threshold, f"dev EER threshold {calibration.eer_threshold:.6g} " \
-                                          f"(dev EER {calibration.dev_eer_percent:.2f} %)"
+        return calibration.eer_threshold, (f"dev EER threshold {calibration.eer_threshold:.6g} "
+                                           f"(dev EER {calibration.dev_eer_percent:.2f} %)")
     return None, "no decisions: the model has no calibration; give --threshold or export with --calibration"
 
 
@@ -215,3 +216,21 @@ def format_predictions(predictions: list[Prediction], fmt: str = "table") -> str
     widths = [max(len(row[k]) for row in [header] + rows) for k in range(len(header) - 1)]
     return "\n".join(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
                      for row in [header] + rows)
+
+
+def run_predict(model_dir, inputs, *, threshold=None, target_far=None, long_audio="mean", fmt="table",
+                batch_size=16) -> int:
+    """`darts-jax predict`: predictions on stdout, warnings and failures on stderr; 1 if any file failed."""
+    scorer = load_scorer(model_dir, batch_size)
+    threshold, source = resolve_threshold(scorer.calibration, threshold, target_far)
+    print(f"decision: {source}" if threshold is None else f"decision: bonafide if score >= threshold, {source}",
+          file=sys.stderr)
+    predictions = predict(scorer, inputs, long_audio=long_audio, threshold=threshold,
+                          on_warning=lambda text: print(f"warning: {text}", file=sys.stderr))
+    print(format_predictions(predictions, fmt))
+    failed = [p for p in predictions if p.error]
+    for p in failed:
+        print(f"darts-jax predict: could not score {p.path}: {p.error}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(predictions)} file(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0

@@ -16,7 +16,9 @@ per-edge pointwise; linear (O, I) -> (I, O). FactorizedReduce's conv_1 and conv_
 BN weight/bias/running_mean/running_var -> scale/bias/mean/var. Two kinds of tensors have no Flax
 variable and are still consumed by a rule: `num_batches_tracked` (a training counter, unused with
 momentum 0.1) and the front-end matrices, which are compared with darts_jax's own (an imported model
-is only right if its features are computed alike).
+is only right if its features are computed alike). The authors' LFCC and LFB modules store the same
+two matrices and the network's weights do not depend on the feature size, so a state dict cannot tell
+an LFCC model from an LFB one: the front end must be given right (the released 4-16.pth is LFCC).
 """
 from __future__ import annotations
 

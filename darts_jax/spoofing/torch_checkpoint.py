@@ -40,7 +40,7 @@ STORAGE_DTYPES = {
 }
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
     """The checkpoint's pickle names a global that a state dict never needs."""
 
 
@@ -49,6 +49,10 @@ class _StorageType:
 
     def __init__(self, name: str):
         self.name, self.dtype = name, np.dtype(STORAGE_DTYPES[name])
+
+    def __call__(self, *args):
+        # A state dict only names storage types in persistent ids; building one is not a tensor load.
+        raise UnsafeCheckpointError(f"the pickle calls torch.{self.name}(...), which a state dict never does")
 
 
 def _rebuild_tensor(storage: np.ndarray, storage_offset: int, size, stride, requires_grad=False,
@@ -129,8 +133,13 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         if byteorder not in ("little", "big"):
             raise ValueError(f"{path}: {root}/byteorder says {byteorder!r}, expected little or big")
         with archive.open(pickles[0]) as stream:
-            state = _RestrictedUnpickler(stream, archive, root, byteorder, str(path)).load()
-    if not isinstance(state, dict):
+            try:
+                state = _RestrictedUnpickler(stream, archive, root, byteorder, str(path)).load()
+            except UnsafeCheckpointError:
+                raise
+            except (pickle.UnpicklingError, TypeError, IndexError, EOFError, AttributeError) as err:
+                raise ValueError(f"{path}: malformed checkpoint ({err})") from None
+    if not isinstance(state, dict):  # a ValueError, like every other bad-input error of this reader
         raise ValueError(f"{path}: holds a {type(state).__name__}, not a state dict; save model.state_dict()")
     bad = [name for name, value in state.items() if not isinstance(name, str) or not isinstance(value, np.ndarray)]
     if bad:

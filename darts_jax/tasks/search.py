@@ -7,6 +7,7 @@ are compiled separately, which halves compile time. Defaults are the authors' (s
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
 from darts_jax.engine.steps import global_loss, gradient_step
-from darts_jax.tasks import common, evaluate
+from darts_jax.tasks import common, diagnostics, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
 PROVISIONAL_GENOTYPE = "genotype.provisional.json"
@@ -37,6 +38,10 @@ class SearchConfig:
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     unrolled: bool = False
+    # Collapse diagnostics: the dominant Hessian eigenvalue of the validation loss w.r.t. α/β every
+    # `hessian_every` epochs (0: never), by power iteration of at most `hessian_iterations` steps.
+    hessian_every: int = 1
+    hessian_iterations: int = 20
 
     def __post_init__(self):
         if not 0 <= self.warmup_epochs < self.loop.epochs:
@@ -45,6 +50,9 @@ class SearchConfig:
                              f"that of the random initial α/β")
         if not self.arch_lr > 0:
             raise ValueError(f"arch_lr (--arch-lr): {self.arch_lr} must be greater than 0")
+        if self.hessian_every < 0 or self.hessian_iterations < 1:
+            raise ValueError(f"hessian_every: {self.hessian_every} must be >= 0 and hessian_iterations: "
+                             f"{self.hessian_iterations} >= 1")
 
 
 def arch_optimizer(config: SearchConfig):
@@ -128,6 +136,38 @@ def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> S
         devices=devices)
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_hvp(space: SearchSpace, config: SearchConfig):
+    """(arch, vector, params, batch_stats, batch) -> H·vector of the validation loss w.r.t. α/β, jitted once
+    per architecture and loss settings (runs of another length share it)."""
+    mask_key = jax.random.key(0)  # one mask for every epoch, so that the epochs compare
+
+    def val_loss(arch, params, batch_stats, batch):
+        return _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key)[0]
+
+    return jax.jit(lambda arch, vector, params, batch_stats, batch: jax.jvp(
+        lambda a: jax.grad(val_loss)(a, params, batch_stats, batch), (arch,), (vector,))[1])
+
+
+def _hessian_monitor(space: SearchSpace, config: SearchConfig, arch_loader):
+    """state -> dominant Hessian eigenvalue on the architecture half's first batch (one device), or None
+    when disabled or when the loader cannot give a fixed batch (`one_pass`) without moving its cursor."""
+    if not config.hessian_every or not hasattr(arch_loader, "one_pass"):
+        return None
+    hvp = _compiled_hvp(space, dataclasses.replace(config, loop=LoopConfig()))
+    fixed_batch = None
+
+    def eigenvalue(state):
+        nonlocal fixed_batch
+        if fixed_batch is None:
+            fixed_batch = evaluate.batch_arrays(next(iter(arch_loader.one_pass())))
+        return diagnostics.dominant_eigenvalue(
+            lambda arch, vector: hvp(arch, vector, state.params, state.batch_stats, fixed_batch),
+            state.arch, jax.random.key(1), config.hessian_iterations)
+
+    return eigenvalue
+
+
 def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader, workdir, *, dev_loader=None,
            dev_metrics=None, devices=None, restart: bool = False, quiet: bool = False) -> common.TaskResult:
     """Search: α/β on `arch_loader` batches (after warm-up), weights on `weight_loader`.
@@ -164,10 +204,19 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
                                       "arch": {k: np.asarray(v).tolist() for k, v in state.arch.items()}},
                     stream="genotypes")
 
+    dev = common.dev_monitor(compiled.eval_step, dev_loader, dev_metrics, devices)
+    curvature = _hessian_monitor(space, config, arch_loader)
+
+    def on_epoch_end(epoch, state):
+        figures = dict(space.arch_diagnostics(state.arch, config.model)) if space.arch_diagnostics else {}
+        if curvature is not None and (epoch + 1) % config.hessian_every == 0:
+            figures["hessian_eigenvalue"] = curvature(state)
+        return {**figures, **(dev(epoch, state) if dev else {})}
+
     hooks = driver.Hooks(
         check_meta=common.architecture_check(space, config.model),
         on_epoch_start=on_epoch_start,
-        on_epoch_end=common.dev_monitor(compiled.eval_step, dev_loader, dev_metrics, devices),
+        on_epoch_end=on_epoch_end,
         meta=lambda state: {"genotype": space.genotype_to_dict(derive(state))})
     result = driver.run(loop=config.loop, config=config, workdir=workdir, state=init_search_state(space, config),
                         loaders={"weights": weight_loader, "arch": arch_loader}, step_fn=step_fn, devices=devices,

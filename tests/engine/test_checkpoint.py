@@ -36,7 +36,7 @@ CONFIG = config_lib.with_fields(
     SearchConfig(model=ModelConfig(layers=1, init_channels=4, num_samples=2048, mask=True,
                                    primitives=("max_pool_3x3", "skip_connect"))),
     batch_size=4, epochs=3, warmup_epochs=1, steps_per_epoch=STEPS_PER_EPOCH, seed=5,
-    log_every=1, checkpoint_every=1, keep_checkpoints=3)
+    log_every=1, checkpoint_every=1, keep_checkpoints=3, hessian_every=0)
 TOTAL_STEPS = CONFIG.loop.epochs * STEPS_PER_EPOCH
 
 # The subprocess runs what `darts-jax search` runs, less the dev scoring, with this file's configuration

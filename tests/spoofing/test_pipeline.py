@@ -96,8 +96,10 @@ def test_evaluate_and_predict_score_every_file_alike(corpus_without_asv_scores, 
     by_length = sorted(utterances, key=lambda u: u.path.stat().st_size)
     chosen = by_length[:2] + by_length[len(by_length) // 2:][:1] + by_length[-2:]
 
-    assert cli.main(["predict", "--model", str(exported)] + [str(u.path) for u in chosen]) == 0
-    printed = [line.rsplit(" ", 1) for line in capsys.readouterr().out.splitlines()]
+    # --long-audio first: the training's first-4-s cut, as evaluate scores.
+    assert cli.main(["predict", "--model", str(exported), "--format", "json", "--long-audio", "first"]
+                    + [str(u.path) for u in chosen]) == 0
+    printed = [(row["path"], row["score"]) for row in map(json.loads, capsys.readouterr().out.splitlines())]
     assert [path for path, _ in printed] == [str(u.path) for u in chosen]
     # One device and batches of 16 here, two devices and batches of 4 there: equal up to float rounding.
     expected = [scores.scores[list(scores.utt_ids).index(u.utt_id)] for u in chosen]
@@ -199,3 +201,14 @@ def test_evaluate_refuses_a_key_that_does_not_match_the_audio(corpus_without_asv
     assert "the key does not match the audio: 1 of its 6 utterance(s) have no flac file (first: LA_E_1000000)" in err
     assert "1 flac file(s) are not in it (first: LA_E_9999999)" in err
     assert not out.exists()
+
+
+def test_export_stablehlo_from_a_training_run(trained, exported, tmp_path, capsys):
+    from darts_jax.spoofing.predict import load_scorer
+
+    out = tmp_path / "portable"
+    assert cli.main(["export", "--workdir", str(trained), "--format", "stablehlo", "--out", str(out)]) == 0
+    capsys.readouterr()
+    waves = (0.1 * np.random.default_rng(2).standard_normal((3, CONFIG.model.num_samples))).astype(np.float32)
+    np.testing.assert_allclose(load_scorer(out, 3).forward(waves), load_scorer(exported, 3).forward(waves),
+                               rtol=1e-5, atol=1e-5)

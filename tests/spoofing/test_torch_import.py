@@ -62,7 +62,7 @@ def test_views_into_a_shared_storage_are_rebuilt_with_offset_and_stride(tmp_path
 def test_a_view_reading_past_its_storage_is_refused(tmp_path):
     path = tmp_path / "bad.pth"
     torch_zip.write_checkpoint(path, {"w": ("0", 10, (3, 4), (4, 1))}, {"0": np.zeros(20, np.float32)})
-    with pytest.raises(pickle.UnpicklingError, match="reads past its storage"):
+    with pytest.raises(ValueError, match="malformed checkpoint .*reads past its storage"):
         load_state_dict(path)
 
 
@@ -72,8 +72,10 @@ def test_a_pickle_calling_os_system_is_refused_before_anything_runs(tmp_path):
                + torch_zip.op_tuple([torch_zip.op_text(f"touch {marker}")]) + torch_zip.REDUCE + torch_zip.STOP)
     path = tmp_path / "evil.pth"
     torch_zip.write_archive(path, payload, {})
-    # The payload is a working exploit: plain pickle would run it.
-    assert pickle.loads.__module__ in ("_pickle", "pickle")
+    # The payload is a working exploit (harmless here): plain pickle runs it.
+    pickle.loads(payload)
+    assert marker.exists()
+    marker.unlink()
     with pytest.raises(UnsafeCheckpointError, match="os.system"):
         load_state_dict(path)
     assert not marker.exists()

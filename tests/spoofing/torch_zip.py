@@ -66,7 +66,7 @@ def write_state_dict(path, state: dict) -> None:
     """Each array in its own contiguous storage, as torch.save writes a state dict."""
     tensors, storages = {}, {}
     for index, (name, array) in enumerate(state.items()):
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # ascontiguousarray would make a 0-d array 1-d
         strides = tuple(s // array.itemsize for s in array.strides)
         tensors[name] = (str(index), 0, array.shape, strides)
         storages[str(index)] = array.reshape(-1)

@@ -24,6 +24,11 @@ from darts_jax.data.synthspoof.speech import (FILTER_BINS_HZ, FILTER_FFT, FILTER
 
 _HOP = FILTER_FRAME // 2
 _ENVELOPE_FLOOR = 1e-7
+# Band edges (Hz) within which every attack's long-term energy is matched to the bona fide speech's;
+# the gain ramps between bands over 40 % of the narrower one, at most BALANCE_RAMP_HZ.
+BALANCE_EDGES_HZ = (60.0, 300.0, 1000.0, 2000.0, 4000.0, 7000.0)
+BALANCE_RAMP_HZ = 200.0
+_HNM_NOISE_FLOOR = 0.25
 
 Attack = Callable[[Plan, Speaker, np.random.Generator], np.ndarray]
 
@@ -57,12 +62,34 @@ def voiced_gate(plan: Plan) -> np.ndarray:
 
 
 def pulse_train(f0_hz: np.ndarray) -> np.ndarray:
-    """Unit-power impulses at the period marks of a per-sample f0 (no jitter)."""
+    """Unit-power dispersed pulses at the period marks of a per-sample f0 (no jitter, no shimmer).
+
+    Each mark carries `_DISPERSED_PULSE`, not a bare impulse: as in LPC-10 a short all-pass chirp
+    spreads the pulse's energy over 2.5 ms. Bare impulses would make the speech far peakier
+    than a glottal source (a limiter then flattens more of it), and a unipolar train has a DC
+    component that an all-pole filter amplifies by 1/A(1); the chirp has zero mean.
+    """
     cycles = np.cumsum(f0_hz) / SAMPLE_RATE
     marks = np.flatnonzero(np.diff(np.floor(cycles), prepend=0.0) > 0)
-    pulses = np.zeros(f0_hz.size)
-    pulses[marks] = np.sqrt(SAMPLE_RATE / f0_hz[marks])
-    return pulses
+    impulses = np.zeros(f0_hz.size)
+    impulses[marks] = np.sqrt(SAMPLE_RATE / f0_hz[marks])
+    return np.convolve(impulses, _DISPERSED_PULSE)[: f0_hz.size]
+
+
+def _dispersed_pulse(seconds: float) -> np.ndarray:
+    """An all-pass chirp: flat magnitude but 0 Hz, group delay rising linearly to `seconds` at 8 kHz."""
+    freqs = np.fft.rfftfreq(128, 1.0 / SAMPLE_RATE)
+    # Phase -pi * seconds * f^2 / f_max integrates that group delay; seconds * f_max is a whole
+    # number, so the Nyquist bin stays real.
+    spectrum = np.exp(-1j * np.pi * seconds * freqs ** 2 / freqs[-1])
+    spectrum[0] = 0.0
+    pulse = np.fft.irfft(spectrum, n=128)
+    pulse /= np.sqrt(np.sum(pulse ** 2))
+    pulse.setflags(write=False)
+    return pulse
+
+
+_DISPERSED_PULSE = _dispersed_pulse(0.0025)
 
 
 def lpc(power: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +151,9 @@ def harmonic_plus_noise(wave: np.ndarray, plan: Plan, f0_smoothing_ms: float, ma
 
     offsets = rng.uniform(0, 2 * np.pi, int(max_voiced_hz / f0.min()) + 1)
     gate_frames = np.interp(centres, samples, gate)[:, None]
-    noise_band = 1.0 - gate_frames * (FILTER_BINS_HZ < max_voiced_hz)
+    # Below the maximum voiced frequency the noise drops to _HNM_NOISE_FLOOR, not to nothing: purely
+    # harmonic voiced frames would be far less flat than breathy bona fide ones.
+    noise_band = 1.0 - (1.0 - _HNM_NOISE_FLOOR) * gate_frames * (FILTER_BINS_HZ < max_voiced_hz)
     # Envelope to amplitude: a unit sinusoid peaks at sum(window)/2 = 128 in a 512-point Hann frame,
     # unit white noise has an rms of sqrt(sum(window**2)) ~ 14 per bin.
     harmonics = sum_of_harmonics(f0, max_voiced_hz, amplitude, offsets) / 128.0
@@ -278,7 +307,7 @@ def _converted_autoregressive(plan, speaker, rng):
 
 def _cepstral_vocoder_conversion(plan, speaker, rng):
     wave, warp = converted_source(plan, speaker, rng)
-    return lpc_vocoder(convert_envelope(wave, warp, 14, 1.0, rng), plan, 10, 0.0, 40.0, rng)
+    return lpc_vocoder(convert_envelope(wave, warp, 14, 1.0, rng), plan, 10, 0.2, 40.0, rng)
 
 
 class System(NamedTuple):
@@ -295,7 +324,7 @@ SYSTEMS: dict[str, System] = {
     "A03": System(functools.partial(_hnm_tts, 60.0, 4000.0, 30), 6.0, 1.0, 50.0),
     "A04": System(functools.partial(_concatenation, 2.0), 3.0, 2.0, 0.0),
     "A05": System(functools.partial(_voice_conversion, 24, 3.0, False), 4.0, 2.5, 15.0),
-    "A06": System(functools.partial(_mel_tts, 80, 7000.0, 10), 5.0, 1.0, 40.0),
+    "A06": System(functools.partial(_mel_tts, 80, 8000.0, 10), 5.0, 1.0, 40.0),
     "A07": System(functools.partial(_hnm_tts, 20.0, 5500.0, 40), 4.0, 1.5, 30.0),
     "A08": System(sine_excitation, 3.0, 1.0, 25.0),
     "A09": System(functools.partial(_lpc_tts, 12, 0.3), 5.0, 2.0, 40.0),
@@ -330,14 +359,45 @@ def system_colouring(attack: str) -> np.ndarray:
 
 
 def spoof(attack: str, plan: Plan, speaker: Speaker, rng: np.random.Generator) -> np.ndarray:
-    """Clean spoofed speech of `attack` for a plan spoken by (a conversion to) `speaker`."""
+    """Clean spoofed speech of `attack` for a plan spoken by (a conversion to) `speaker`.
+
+    The output's energy in each of the broad BALANCE bands is that of a bona fide rendering of the same
+    plan: a trained system reproduces its target's long-term spectrum, and without this each
+    algorithm's own brightness or band limit would betray it to a single band-energy number. What is
+    left to detect is finer: the systems' spectral fingerprints, smoothing, phase and excitation.
+    """
     if attack not in SYSTEMS:
         raise ValueError(f"attack: {attack!r} is not one of {', '.join(sorted(SYSTEMS))}")
     system = SYSTEMS[attack]
     wave = oversmooth(system.synthesize(plan, speaker, rng), system.smoothing_ms)
     length = next_fast_len(wave.size, real=True)
     spectrum = np.fft.rfft(wave, n=length)
+    freqs = np.fft.rfftfreq(length, 1.0 / SAMPLE_RATE)
     # Each utterance varies the system's timbre a little, as outputs of one model do.
-    gain_db = np.interp(np.fft.rfftfreq(length, 1.0 / SAMPLE_RATE), FILTER_BINS_HZ, system_colouring(attack))
-    gain_db *= rng.uniform(0.7, 1.3)
-    return np.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=length)[: wave.size]
+    gain_db = np.interp(freqs, FILTER_BINS_HZ, system_colouring(attack)) * rng.uniform(0.7, 1.3)
+    spectrum = spectrum * 10.0 ** (gain_db / 20.0)
+    reference = np.abs(np.fft.rfft(render(plan, speaker, rng), n=length)) ** 2
+    return np.fft.irfft(match_band_balance(spectrum, reference, freqs), n=length)[: wave.size]
+
+
+def match_band_balance(spectrum: np.ndarray, reference_power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """`spectrum` times a smooth zero-phase gain that gives each BALANCE band the energy of `reference_power`.
+
+    The gain is constant inside a band and ramps linearly across each edge (a filter tens of ms long
+    at most, no audible step); the ramps shift a little energy between neighbouring bands, so a
+    second pass corrects what the first left.
+    """
+    edges = np.array(BALANCE_EDGES_HZ)
+    widths = np.diff(np.concatenate([[0.0], edges, [SAMPLE_RATE / 2]]))
+    ramps = np.minimum(BALANCE_RAMP_HZ, 0.4 * np.minimum(widths[:-1], widths[1:]))
+    band = np.searchsorted(edges, freqs, side="right")
+    bands = edges.size + 1
+    target = np.bincount(band, reference_power, minlength=bands) + 1e-20
+    lows = np.concatenate([[freqs[0]], edges + ramps / 2])
+    highs = np.concatenate([edges - ramps / 2, [freqs[-1]]])
+    for _ in range(2):
+        current = np.bincount(band, np.abs(spectrum) ** 2, minlength=bands) + 1e-20
+        gain_db = 10.0 * np.log10(target / current)
+        curve = np.interp(freqs, np.stack([lows, highs], axis=1).ravel(), np.repeat(gain_db, 2))
+        spectrum = spectrum * 10.0 ** (curve / 20.0)
+    return spectrum

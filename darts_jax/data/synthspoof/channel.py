@@ -1,8 +1,9 @@
 """The recording chain SynthSpoof puts every utterance through, bona fide and spoof alike.
 
 Room reverberation, background noise, leading/trailing silence and the final level are drawn from
-one distribution whatever the class, so duration, RMS, peak level and silence carry no label: a
-detector has to find the attacks' own traces.
+one distribution whatever the class, so duration, RMS, noise floor and silence carry no label; the
+chain itself treats every signal alike (a low-cut, no limiter, the noise added after the level is
+set, the mean removed), so it adds no class-dependent trace: a detector has to find the attacks' own.
 """
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import dataclasses
 
 import numpy as np
 from scipy.fft import next_fast_len
-from scipy.ndimage import maximum_filter1d
-from scipy.signal import fftconvolve
+from scipy.signal import butter, fftconvolve, sosfilt
 
 from darts_jax.data.synthspoof.spectral import SAMPLE_RATE, moving_average
 
-_LIMITER_WINDOW = 33  # samples (2 ms) over which the limiter's gain may move
+MAX_PEAK_DBFS = -1.0
+LOW_CUT_HZ = 50.0
+_LOW_CUT_SOS = butter(2, LOW_CUT_HZ, btype="highpass", fs=SAMPLE_RATE, output="sos")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,13 +31,11 @@ class Channel:
     noise_slope: float  # 0 white, 1 pink, 2 brown
     hum_hz: float  # 0: no mains hum
     rms_dbfs: float
-    peak_dbfs: float
 
 
 def draw_channel(rng: np.random.Generator) -> Channel:
     """Durations, room, noise and level of one utterance."""
     speech_s = float(np.clip(rng.lognormal(np.log(2.4), 0.35), 1.0, 6.0))
-    rms_dbfs = float(rng.uniform(-30.0, -20.0))
     return Channel(
         speech_samples=int(speech_s * SAMPLE_RATE),
         lead_samples=int(rng.uniform(0.05, 0.6) * SAMPLE_RATE),
@@ -45,9 +45,7 @@ def draw_channel(rng: np.random.Generator) -> Channel:
         snr_db=float(rng.uniform(30.0, 50.0)),
         noise_slope=float(rng.uniform(0.5, 1.5)),
         hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.15 else 0.0,
-        rms_dbfs=rms_dbfs,
-        # The limiter always acts (speech crest factors exceed this range), so peaks are set, not measured.
-        peak_dbfs=rms_dbfs + float(rng.uniform(11.0, 14.0)),
+        rms_dbfs=float(rng.uniform(-32.0, -22.0)),
     )
 
 
@@ -81,53 +79,37 @@ def background_noise(num_samples: int, channel: Channel, rng: np.random.Generato
 
 
 def apply_channel(speech: np.ndarray, channel: Channel, rng: np.random.Generator) -> np.ndarray:
-    """Silence-padded, reverberant, noisy speech at the channel's RMS and peak levels (float, in [-1, 1])."""
+    """Silence-padded, reverberant, noisy speech at the channel's RMS level (float, in [-1, 1]).
+
+    The level is set on the speech alone and the noise is added after it, at the channel's SNR re the
+    levelled speech: the noise floor then follows the speech level whatever the signal's crest factor. A low-cut filter (the
+    microphone preamp's) takes rumble out of speech and noise alike, and the file's mean is removed.
+    """
     if speech.size != channel.speech_samples:
         raise ValueError(f"speech has {speech.size} samples, the channel expects {channel.speech_samples}")
     total = channel.lead_samples + speech.size + channel.trail_samples
     padded = np.zeros(total)
     padded[channel.lead_samples:channel.lead_samples + speech.size] = speech
-    wet = fftconvolve(padded, room_impulse_response(channel, rng))[:total]
-    speech_rms = np.sqrt(np.mean(wet[channel.lead_samples:channel.lead_samples + speech.size] ** 2))
-    noisy = wet + background_noise(total, channel, rng) * speech_rms * 10.0 ** (-channel.snr_db / 20.0)
-    return set_level(noisy, channel.rms_dbfs, channel.peak_dbfs)
+    wet = low_cut(fftconvolve(padded, room_impulse_response(channel, rng))[:total])
+    levelled = set_level(wet, channel.rms_dbfs)
+    speech_rms = np.sqrt(np.mean(levelled[channel.lead_samples:channel.lead_samples + speech.size] ** 2))
+    noisy = levelled + low_cut(background_noise(total, channel, rng)) * speech_rms * 10.0 ** (-channel.snr_db / 20.0)
+    # The converter's DC servo: the low-cut leaves an offset of its transients that differs by signal.
+    return noisy - noisy.mean()
 
 
-def set_level(wave: np.ndarray, rms_dbfs: float, peak_dbfs: float) -> np.ndarray:
-    """Exactly `rms_dbfs` RMS, with the peaks limited to `peak_dbfs` (to within a few hundredths of a dB).
+def low_cut(wave: np.ndarray) -> np.ndarray:
+    """Second-order Butterworth high-pass at LOW_CUT_HZ: removes DC, keeps the lowest voices' f0."""
+    return sosfilt(_LOW_CUT_SOS, wave)
 
-    Limiting lowers the RMS, and the make-up gain then lifts the peaks by as much; the ceiling c (dB)
-    must therefore solve c + rms_dbfs - rms(limited at c) = peak_dbfs, found by the secant method.
+
+def set_level(wave: np.ndarray, rms_dbfs: float) -> np.ndarray:
+    """`wave` scaled to `rms_dbfs` RMS, or less where its peak would then pass MAX_PEAK_DBFS.
+
+    No limiter: one that pins peaks to a ceiling leaves a plateau (many samples at the maximum)
+    whose extent follows each signal's crest factor, and so differs between bona fide and attacks.
+    The RMS range of `draw_channel` leaves headroom for all but the peakiest utterances.
     """
-    def rms_db(x):
-        return 10.0 * np.log10(np.mean(x ** 2))
-
-    def limited(ceiling_db):
-        return limit_peaks(wave, 10.0 ** (ceiling_db / 20.0))
-
-    def excess(ceiling_db):
-        return ceiling_db + rms_dbfs - rms_db(limited(ceiling_db)) - peak_dbfs
-
-    wave = wave * 10.0 ** ((rms_dbfs - rms_db(wave)) / 20.0)
-    previous, previous_excess = peak_dbfs, excess(peak_dbfs)
-    current = previous - previous_excess
-    for _ in range(4):
-        current_excess = excess(current)
-        if abs(current_excess) < 0.01 or current_excess == previous_excess:
-            break
-        previous, current, previous_excess = (
-            current, current - current_excess * (current - previous) / (current_excess - previous_excess),
-            current_excess)
-    out = limited(current)
-    return out * 10.0 ** ((rms_dbfs - rms_db(out)) / 20.0)
-
-
-def limit_peaks(wave: np.ndarray, ceiling: float) -> np.ndarray:
-    """Look-ahead peak limiter: a gain that never lets |wave| exceed `ceiling` and moves smoothly.
-
-    Each gain value is a window average of gains computed from the loudest sample within a window
-    twice as wide, so every averaged term already respects the sample it multiplies.
-    """
-    envelope = maximum_filter1d(np.abs(wave), size=2 * _LIMITER_WINDOW + 1)
-    gain = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-    return wave * moving_average(gain, _LIMITER_WINDOW)
+    rms_db = 10.0 * np.log10(np.mean(wave ** 2))
+    peak_db = 20.0 * np.log10(np.max(np.abs(wave)))
+    return wave * 10.0 ** (min(rms_dbfs - rms_db, MAX_PEAK_DBFS - peak_db) / 20.0)

@@ -27,7 +27,7 @@ from darts_jax.data.synthspoof.attacks import spoof
 from darts_jax.data.synthspoof.channel import apply_channel, draw_channel
 from darts_jax.data.synthspoof.speech import draw_speaker, plan_utterance, render
 
-FORMAT_VERSION = 1  # bump when generation changes, so an old cached corpus is not reused
+FORMAT_VERSION = 2  # bump when generation changes, so an old cached corpus is not reused
 MANIFEST = "synthspoof.json"
 ASV_SCORE_FOLDER = "ASVspoof2019_LA_asv_scores"
 _PARTITION_CODES = {"train": 0, "dev": 1, "eval": 2}
@@ -60,7 +60,11 @@ class _Job(NamedTuple):
 
 
 def corpus_utterances(out_dir: str | Path, size: str, seed: int) -> dict[str, list[Utterance]]:
-    """The protocol of each partition, in the official order: bona fide first, then attack by attack."""
+    """The protocol of each partition, its lines in a seeded random order.
+
+    A protocol sorted by class (bona fide first, then attack by attack) would let a line's position
+    alone tell the label, to any loader that keeps the file order.
+    """
     if size not in SIZES:
         raise ValueError(f"size: {size!r} is not one of {', '.join(SIZES)}")
     partitions, first_speaker = {}, 1
@@ -78,7 +82,8 @@ def corpus_utterances(out_dir: str | Path, size: str, seed: int) -> dict[str, li
                 utt_id = f"{_PREFIXES[partition]}_{numbers[len(utterances)]}"
                 utterances.append(Utterance(utt_id, f"LA_{speaker:04d}", attack, int(attack == NO_ATTACK),
                                             audio_dir / f"{utt_id}.flac"))
-        partitions[partition] = utterances
+        order = np.random.default_rng([seed, 17, _PARTITION_CODES[partition]]).permutation(len(utterances))
+        partitions[partition] = [utterances[i] for i in order]
         first_speaker += shape.speakers
     return partitions
 
@@ -203,8 +208,11 @@ def _readme(size: str, seed: int, counts: dict[str, int]) -> str:
 
 
 def _write_audio(partitions: dict[str, list[Utterance]], seed: int, workers: int, title: str) -> None:
+    """Writes every utterance, in a seeded order of its own: files written in protocol order would
+    carry the protocol's order in their modification times (and inode numbers)."""
     jobs = [_Job(str(utt.path), seed, partition, index, int(utt.speaker.split("_")[1]), utt.attack)
             for partition, utterances in partitions.items() for index, utt in enumerate(utterances)]
+    jobs = [jobs[i] for i in np.random.default_rng([seed, 19]).permutation(len(jobs))]
     print(f"{title}: writing {len(jobs)} utterances with {workers} process(es)", flush=True)
     start, report_every = time.perf_counter(), max(1, len(jobs) // 10)
 

@@ -26,4 +26,5 @@ SPACE = register(SearchSpace(
     load_genotype=lambda spec, model: genotype_lib.load_genotype(spec, model.primitives),
     genotype_text=genotype_lib.Genotype.to_string,
     shape_fields=SHAPE_FIELDS,
+    arch_diagnostics=lambda arch, model: genotype_lib.collapse_diagnostics(arch, model.primitives),
 ))

@@ -15,7 +15,7 @@ from typing import NamedTuple, NoReturn
 
 import numpy as np
 
-from darts_jax.relaxations import edge_weights, softmax_np
+from darts_jax.relaxations import edge_weights, softmax_entropy, softmax_np
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
 
 NODES = 4
@@ -179,6 +179,23 @@ def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES) -> Ge
     normal, reduce = (_derive_cell(arch[f"alphas_{cell}"], arch[f"betas_{cell}"], primitives, cell)
                       for cell in ("normal", "reduce"))
     return Genotype(normal, CONCAT, reduce, CONCAT)
+
+
+PARAMETER_FREE = ("skip_connect", "max_pool_3x3", "avg_pool_3x3")
+
+
+def collapse_diagnostics(arch: Mapping, primitives: Sequence[str] = PRIMITIVES) -> dict:
+    """Per cell: skip connections, pools and all parameter-free ops among the derived cell's 8 edges (a
+    collapsed search derives mostly these), and the mean entropy of softmax(α) over the 14 edges."""
+    genotype = derive_genotype(arch, primitives)
+    figures = {}
+    for cell in ("normal", "reduce"):
+        ops = [op for op, _ in getattr(genotype, cell)]
+        figures[f"{cell}_skip"] = ops.count("skip_connect")
+        figures[f"{cell}_pool"] = sum(op in ("max_pool_3x3", "avg_pool_3x3") for op in ops)
+        figures[f"{cell}_parameter_free"] = sum(op in PARAMETER_FREE for op in ops)
+        figures[f"{cell}_alpha_entropy"] = float(softmax_entropy(arch[f"alphas_{cell}"]).mean())
+    return figures
 
 
 def _random_cell(rng: np.random.Generator, ops: list[str]) -> tuple[tuple[str, int], ...]:

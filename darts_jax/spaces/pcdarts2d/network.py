@@ -5,12 +5,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import Genotype
 from darts_jax.engine.state import count_params
 from darts_jax.nn.layers import drop_path, init_variables
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import Genotype
 from darts_jax.spaces.pcdarts2d.operations import FactorizedReduce, Op, ReLUConvBN
-from darts_jax.spaces.pcdarts2d.skeleton import CellPlan, Head, Stems, cell_plan, init_wave, input_features
+from darts_jax.spaces.pcdarts2d.skeleton import (
+    CellPlan,
+    Head,
+    Stems,
+    cell_plan,
+    init_wave,
+    input_features,
+)
 
 
 class DerivedCell(nn.Module):

@@ -18,8 +18,14 @@ from matplotlib.ticker import MaxNLocator
 from darts_jax.plotting import save_figure
 from darts_jax.relaxations import edge_weights, softmax_np
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
-from darts_jax.spaces.pcdarts2d.genotype import (INPUTS_PER_NODE, NODE_BOUNDS, NODES, NUM_MIXED_EDGES, Genotype,
-                                                 node_edge_rows)
+from darts_jax.spaces.pcdarts2d.genotype import (
+    INPUTS_PER_NODE,
+    NODE_BOUNDS,
+    NODES,
+    NUM_MIXED_EDGES,
+    Genotype,
+    node_edge_rows,
+)
 
 FIGURES = {"normal_cell": "normal_cell.png", "reduce_cell": "reduce_cell.png",
            "arch_trajectories": "arch_trajectories.png"}

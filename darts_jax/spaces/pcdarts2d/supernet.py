@@ -12,13 +12,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.relaxations import edge_weights, softmax_weights
-from darts_jax.spaces.pcdarts2d.genotype import ARCH_KEYS, NODE_BOUNDS, NODES, NUM_MIXED_EDGES
 from darts_jax.engine.state import count_params
-from darts_jax.nn.layers import BatchNorm, channel_shuffle, init_variables, max_pool_2x2_ceil
-from darts_jax.spaces.pcdarts2d.operations import POOLS, ConvOp, FactorizedReduce, ReLUConvBN, conv_primitive
-from darts_jax.spaces.pcdarts2d.skeleton import CellPlan, Head, Stems, cell_plan, init_wave, input_features
+from darts_jax.nn.layers import (
+    BatchNorm,
+    channel_shuffle,
+    init_variables,
+    max_pool_2x2_ceil,
+)
+from darts_jax.relaxations import edge_weights, softmax_weights
+from darts_jax.spaces.pcdarts2d.config import ModelConfig
+from darts_jax.spaces.pcdarts2d.genotype import (
+    ARCH_KEYS,
+    NODE_BOUNDS,
+    NODES,
+    NUM_MIXED_EDGES,
+)
+from darts_jax.spaces.pcdarts2d.operations import (
+    POOLS,
+    ConvOp,
+    FactorizedReduce,
+    ReLUConvBN,
+    conv_primitive,
+)
+from darts_jax.spaces.pcdarts2d.skeleton import (
+    CellPlan,
+    Head,
+    Stems,
+    cell_plan,
+    init_wave,
+    input_features,
+)
 
 NUM_NODES = NODES
 NUM_EDGES = NUM_MIXED_EDGES

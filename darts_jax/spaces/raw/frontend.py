@@ -85,9 +85,13 @@ def sinc_filters(scale: str, num_filters: int, kernel_size: int = 129, sample_ra
 
 
 def filter_keep_mask(key, channels: int, max_width: int = MASK_MAX_WIDTH):
-    """(channels,) of 1s with f = ⌊U(0, max_width)⌋ zeros from f0 uniform in [0, channels − f)."""
+    """(channels,) of 1s with f = ⌊U(0, max_width)⌋ zeros from f0 uniform in [0, channels − f).
+
+    With fewer than max_width channels (test sizes; the authors use 64) f stays below `channels`, so
+    that [0, channels − f) is not empty and one filter survives: their NumPy randint would fail there.
+    """
     width_key, start_key = jax.random.split(key)
-    width = jax.random.randint(width_key, (), 0, max_width)
+    width = jax.random.randint(width_key, (), 0, min(max_width, channels))
     start = jax.random.randint(start_key, (), 0, channels - width)
     index = jnp.arange(channels)
     return ((index < start) | (index >= start + width)).astype(jnp.float32)
