@@ -23,7 +23,7 @@ from darts_jax.spoofing.calibration import (
     read_calibration,
     store_calibration,
 )
-from darts_jax.spoofing.export import export_model, load_model
+from darts_jax.spoofing.export import check_new_folder, export_model, load_model
 from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
 from darts_jax.spoofing.portable import export_stablehlo
 from darts_jax.spoofing.scores import check_writable, read_asv_scores, write_scores
@@ -174,9 +174,7 @@ def export(out_dir, *, workdir=None, model_dir=None, fmt: str = "folder", calibr
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
     calibration = None if calibration_path is None else read_calibration(calibration_path)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new --out folder")
+    out_dir = check_new_folder(out_dir)
     if fmt == "folder" and workdir is not None:
         return export_trained(workdir, out_dir, calibration)
     if fmt == "folder":

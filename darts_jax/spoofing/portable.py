@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from darts_jax.spoofing.calibration import store_calibration
+from darts_jax.spoofing.export import check_new_folder
 
 FORMAT = "darts_jax-stablehlo-1"
 MANIFEST = "portable.json"
@@ -33,9 +34,7 @@ DEFAULT_PLATFORMS = ("cpu", "cuda")
 def export_stablehlo(space, model, genotype, variables: dict, out_dir, calibration=None,
                      platforms=DEFAULT_PLATFORMS) -> Path:
     """Writes a portable folder for a derived network; refuses a folder that exists and is not empty."""
-    out_dir = Path(out_dir).resolve()
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new --out folder")
+    out_dir = check_new_folder(out_dir)
     network = space.network(model, genotype)
     frozen = jax.tree.map(jnp.asarray, {"params": variables["params"], "batch_stats": variables["batch_stats"]})
 

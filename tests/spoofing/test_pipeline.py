@@ -212,3 +212,49 @@ def test_export_stablehlo_from_a_training_run(trained, exported, tmp_path, capsy
     waves = (0.1 * np.random.default_rng(2).standard_normal((3, CONFIG.model.num_samples))).astype(np.float32)
     np.testing.assert_allclose(load_scorer(out, 3).forward(waves), load_scorer(exported, 3).forward(waves),
                                rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ faults a user hits
+
+def test_export_onto_a_file_is_refused_and_the_file_kept(trained, tmp_path, capsys):
+    target = tmp_path / "model.txt"
+    target.write_text("mine")
+    assert cli.main(["export", "--workdir", str(trained), "--out", str(target)]) == 2
+    assert "is a file; a model is a folder" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: (m / "model.json").write_text('{"format": "darts_jax-model-1", "config": '), "model.json is damaged"),
+    (lambda m: (m / "model.json").write_text('{"genotype": {}}'), "model.json is damaged (KeyError"),
+    (lambda m: shutil.rmtree(m / "variables"), "the weights cannot be read"),
+])
+def test_a_damaged_model_folder_is_named(exported, tmp_path, damage, message, capsys):
+    model = shutil.copytree(exported, tmp_path / "model")
+    damage(model)
+    audio = tmp_path / "a.wav"
+    sf.write(audio, (np.random.default_rng(0).standard_normal(8000) * 3000).astype(np.int16), 16000)
+    assert cli.main(["predict", "--model", str(model), str(audio)]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_run_workdir_given_as_a_model_says_what_to_do(trained, tiny_corpus, tmp_path, capsys):  # noqa: F811
+    assert cli.main(["evaluate", "--model", str(trained), "--data", str(tiny_corpus), "--out",
+                     str(tmp_path / "s.txt")]) == 2
+    assert "is a run's workdir, not a model folder: pass it as --workdir" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_an_existing_out_before_scoring(exported, corpus_without_asv_scores, tmp_path, capsys,
+                                                         monkeypatch):
+    existing = tmp_path / "scores.txt"
+    existing.write_text("keep me")
+    scored = []
+    monkeypatch.setattr(pipeline.evaluate, "evaluate", lambda *args, **kwargs: scored.append(1))
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(corpus_without_asv_scores),
+                     "--out", str(existing)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert not scored and existing.read_text() == "keep me"
+    assert cli.main(["evaluate", "--model", str(exported), "--data", str(corpus_without_asv_scores),
+                     "--out", str(tmp_path)]) == 2
+    assert "it is a folder; give a file name" in capsys.readouterr().err and not scored
