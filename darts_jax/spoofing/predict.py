@@ -118,6 +118,11 @@ def read_windows(path: Path, num_samples: int, sample_rate: int, long_audio: str
         notes.append(f"resampled {info.samplerate} -> {sample_rate} Hz")
     wave = load_audio(path, sample_rate, resample=True, downmix=True)
     seconds = wave.size / sample_rate
+    window_s = num_samples / sample_rate
+    if wave.size < num_samples:
+        notes.append(f"{seconds:.2f} s repeated to the model's {window_s:g} s window")
+    if wave.size > num_samples and long_audio == "first":
+        notes.append(f"only the first {window_s:g} s of {seconds:.2f} s scored (--long-audio first)")
     if wave.size <= num_samples or long_audio == "first":
         return fix_length(wave, num_samples)[None], seconds, notes
     starts = list(range(0, wave.size - num_samples + 1, num_samples))

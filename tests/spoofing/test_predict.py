@@ -79,7 +79,8 @@ def test_stereo_44k_audio_is_mixed_and_resampled_with_a_warning(model_folder, tm
     mono16k = write(tmp_path / "mono16k.wav", resample_poly(stereo.mean(axis=1), 160, 441).astype(np.float32))
     code, rows, err = run_predict(capsys, "--model", model_folder, recorded, mono16k)
     assert code == 0
-    assert rows[0]["notes"] == ["2 channels mixed to mono", "resampled 44100 -> 16000 Hz"]
+    assert rows[0]["notes"] == ["2 channels mixed to mono", "resampled 44100 -> 16000 Hz",
+                                "3.00 s repeated to the model's 4 s window"]
     assert f"warning: {recorded}: 2 channels mixed to mono" in err
     assert rows[0]["score"] == pytest.approx(rows[1]["score"], rel=1e-5, abs=1e-5)
 
@@ -135,3 +136,20 @@ def test_table_and_csv_output_and_an_uncalibrated_model(model_folder, tmp_path, 
     assert line.split()[0] == str(path) and line.split()[3] in ("bonafide", "spoof")
     assert cli.main(["predict", "--model", str(model_folder), str(path), "--target-far", "0.01"]) == 2
     assert "--target-far needs the dev scores of a calibration" in capsys.readouterr().err
+
+
+def test_short_long_tiny_and_nan_files_are_said_for_what_they_are(model_folder, tmp_path, capsys):
+    short = write(tmp_path / "short.wav", segment(3, seconds=0.1))
+    long = write(tmp_path / "long.wav", segment(4, seconds=60.0))
+    tiny = write(tmp_path / "tiny.wav", segment(5)[:1])
+    broken = segment(6)
+    broken[100] = np.nan
+    nan = write(tmp_path / "nan.wav", broken)
+    code, rows, _ = run_predict(capsys, "--model", model_folder, short, long, tiny, nan, "--long-audio", "first")
+    by_name = {row["path"].rsplit("/", 1)[-1]: row for row in rows}
+    assert code == 1  # two files could not be scored; the others were
+    assert "0.10 s repeated to the model's 4 s window" in by_name["short.wav"]["notes"]
+    assert "only the first 4 s of 60.00 s scored (--long-audio first)" in by_name["long.wav"]["notes"]
+    assert np.isfinite(by_name["short.wav"]["score"]) and np.isfinite(by_name["long.wav"]["score"])
+    assert by_name["tiny.wav"]["score"] is None and "only 1 samples" in by_name["tiny.wav"]["error"]
+    assert by_name["nan.wav"]["score"] is None and "NaN or infinite samples" in by_name["nan.wav"]["error"]
