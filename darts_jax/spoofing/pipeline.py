@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from darts_jax.data.check import check_audio
 from darts_jax.data.loader import BatchLoader, search_loaders
 from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_partition
 from darts_jax.engine import parallel
@@ -71,9 +72,22 @@ def _dev(data_dir, model, batch_size, workers, monitor_dev: bool) -> dict:
             "dev_metrics": dev_metrics}
 
 
+def refuse_bad_audio(data_dir, partitions, workers: int = 4) -> None:
+    """Decodes every file of the partitions a run reads, before it starts: a run does not begin on a corpus
+    that `check-data` would fail, only to stop at the first bad file hours later."""
+    utterances = [utt for partition in partitions for utt in load_partition(data_dir, partition)]
+    problems = check_audio(utterances, num_workers=workers)
+    if problems:
+        shown = "\n  ".join(problems[:5]) + (f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ValueError(f"{len(problems)} audio file(s) this run would read cannot be used:\n  {shown}\n"
+                         f"Fix them or remove them from the protocol; `darts-jax check-data --data {data_dir}` "
+                         f"lists every problem")
+
+
 def run_search(config: SearchConfig, data_dir, workdir, *, restart=False, monitor_dev=True, quiet=False,
                workers: int = 4) -> common.TaskResult:
     """Weights on trn_h, α/β on trn_t, dev EER at each epoch end (spec §5.1)."""
+    refuse_bad_audio(data_dir, ("train", "dev") if monitor_dev else ("train",), workers)
     per_host = parallel.check_global_batch(config.optim.batch_size)
     weight_loader, arch_loader = search_loaders(data_dir, per_host, seed=config.loop.seed,
                                                 **_host_loader_options(config.model, workers))
@@ -83,6 +97,7 @@ def run_search(config: SearchConfig, data_dir, workdir, *, restart=False, monito
 
 def run_train(config: TrainConfig, data_dir, workdir, *, restart=False, monitor_dev=True, quiet=False,
               workers: int = 4) -> common.TaskResult:
+    refuse_bad_audio(data_dir, ("train", "dev") if monitor_dev else ("train",), workers)
     space = get_space(config.space)
     genotype = space.load_genotype(config.genotype, config.model)
     loader = BatchLoader(load_partition(data_dir, "train"), parallel.check_global_batch(config.optim.batch_size),

@@ -258,3 +258,18 @@ def test_evaluate_refuses_an_existing_out_before_scoring(exported, corpus_withou
     assert cli.main(["evaluate", "--model", str(exported), "--data", str(corpus_without_asv_scores),
                      "--out", str(tmp_path)]) == 2
     assert "it is a folder; give a file name" in capsys.readouterr().err and not scored
+
+
+def test_a_run_refuses_a_corpus_with_bad_audio_before_it_starts(tiny_corpus, tmp_path):  # noqa: F811
+    corpus = shutil.copytree(tiny_corpus, tmp_path / "LA")
+    bad = load_partition(corpus, "train")[3].path
+    wave, rate = sf.read(bad, dtype="float32")
+    wave[50] = np.nan
+    sf.write(bad.with_suffix(".wav"), wave, rate, subtype="FLOAT")
+    bad.unlink()
+    bad.with_suffix(".wav").rename(bad.with_suffix(".flac.tmp"))
+    bad.with_suffix(".flac.tmp").rename(bad)  # a WAV with a NaN, under the protocol's .flac name
+    with pytest.raises(ValueError, match=r"1 audio file\(s\) this run would read cannot be used") as raised:
+        pipeline.run_train(CONFIG, corpus, tmp_path / "run", monitor_dev=False, quiet=True, workers=2)
+    assert str(bad) in str(raised.value) and "check-data" in str(raised.value)
+    assert not (tmp_path / "run").exists()
