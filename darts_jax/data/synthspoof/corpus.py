@@ -138,8 +138,10 @@ def make_corpus(out_dir: str | Path, size: str = "small", seed: int = 0, workers
         _write_tables(partial, partitions, size, seed)
         _write_audio(partitions, seed, workers, f"SynthSpoof {size} (seed {seed})")
         counts = {partition: len(utts) for partition, utts in partitions.items()}
+        # Byte counts of every file, so that a reused corpus is one whose files are all whole.
+        file_bytes = {utt.path.name: utt.path.stat().st_size for utts in partitions.values() for utt in utts}
         manifest = {"corpus": "SynthSpoof", "format_version": FORMAT_VERSION, "size": size, "seed": seed,
-                    "utterances": counts}
+                    "utterances": counts, "file_bytes": file_bytes}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():
             out_dir.rmdir()
@@ -158,10 +160,11 @@ def _is_complete(out_dir: Path, size: str, seed: int) -> bool:
     expected = {"corpus": "SynthSpoof", "format_version": FORMAT_VERSION, "size": size, "seed": seed}
     if any(manifest.get(key) != value for key, value in expected.items()):
         return False
+    file_bytes = manifest.get("file_bytes", {})
     for partition, utterances in corpus_utterances(out_dir, size, seed).items():
         folder = la2019_audio_dir(out_dir, partition)
-        present = {entry.name for entry in os.scandir(folder)} if folder.is_dir() else set()
-        if any(utt.path.name not in present for utt in utterances):
+        present = {entry.name: entry.stat().st_size for entry in os.scandir(folder)} if folder.is_dir() else {}
+        if any(present.get(utt.path.name) != file_bytes.get(utt.path.name) for utt in utterances):
             return False
     return True
 

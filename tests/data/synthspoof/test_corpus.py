@@ -62,6 +62,16 @@ def test_same_seed_gives_byte_identical_files(tiny_corpus, tmp_path):  # noqa: F
                 assert copy.read_bytes() != utt.path.read_bytes()
 
 
+def test_a_cached_corpus_with_a_truncated_file_is_not_taken_for_complete(tiny_corpus, tmp_path):  # noqa: F811
+    import shutil
+
+    copy = shutil.copytree(tiny_corpus, tmp_path / "LA")
+    victim = load_partition(copy, "dev")[2].path
+    victim.write_bytes(victim.read_bytes()[:-100])
+    with pytest.raises(FileExistsError, match="not a complete SynthSpoof tiny corpus with seed 0"):
+        make_corpus(copy, size="tiny", seed=0)
+
+
 def test_complete_corpus_is_reused_and_other_folders_are_refused(tiny_corpus, tmp_path, capsys):  # noqa: F811
     before = {p: p.stat().st_mtime_ns for p in tiny_corpus.rglob("*")}
     assert make_corpus(tiny_corpus, size="tiny", seed=0) == tiny_corpus
