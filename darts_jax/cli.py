@@ -162,7 +162,7 @@ def _cmd_evaluate(args) -> int:
     out = Path(args.out) if args.out else where / f"scores-{name}.txt"
     result = score_corpus(space, model, genotype, variables, args.data, out, corpus=args.corpus,
                           partition=args.partition, batch_size=args.batch_size, overwrite=args.overwrite,
-                          provenance=provenance)
+                          provenance=provenance, trim_silence=args.trim_silence)
     print(format_report(result))
     print(f"scores written to {out}")
     return 0
@@ -281,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="last", help="with --workdir: last (default), best (lowest dev EER "
                    "among the epoch ends kept) or a step number; recorded in <out>.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing score file")
+    p.add_argument("--trim-silence", action="store_true",
+                   help="score each file without its leading and trailing non-speech (the silence audit)")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from darts_jax import cli
@@ -104,3 +105,35 @@ def test_evaluate_best_scores_the_lowest_dev_eer_epoch_and_says_so(first_run, ti
     assert cli.main(["evaluate", "--workdir", str(first_run), "--data", str(tiny_corpus), "--checkpoint", "soon",
                      "--out", str(tmp_path / "x.txt")]) == 2
     assert "--checkpoint: 'soon' must be last, best or a step number" in capsys.readouterr().err
+
+
+def test_evaluate_trim_silence_scores_the_files_as_if_trimmed_on_disk(first_run, tiny_corpus, tmp_path):  # noqa: F811
+    import shutil
+
+    import soundfile as sf
+
+    from darts_jax.data.audio import load_audio, speech_bounds
+    from darts_jax.data.protocols import load_partition
+    from darts_jax.spoofing.scores import read_cm_scores
+
+    trimmed_corpus = shutil.copytree(tiny_corpus, tmp_path / "LA")
+    changed = 0
+    for utt in load_partition(trimmed_corpus, "dev"):
+        start, stop = speech_bounds(load_audio(utt.path))
+        samples, rate = sf.read(utt.path, dtype="int16")
+        changed += (start, stop) != (0, samples.size)
+        sf.write(utt.path, samples[start:stop], rate, format="FLAC", subtype="PCM_16")
+    assert changed  # SynthSpoof has leading and trailing silence to trim
+
+    def evaluate(data, out, *flags):
+        assert cli.main(["evaluate", "--workdir", str(first_run), "--data", str(data), "--partition", "dev",
+                         "--out", str(out), "--batch-size", "4", *flags]) == 0
+        return read_cm_scores(out)
+
+    flagged = evaluate(tiny_corpus, tmp_path / "flagged.txt", "--trim-silence")
+    on_disk = evaluate(trimmed_corpus, tmp_path / "on_disk.txt")
+    plain = evaluate(tiny_corpus, tmp_path / "plain.txt")
+    assert list(flagged.utt_ids) == list(on_disk.utt_ids)
+    np.testing.assert_allclose(flagged.scores, on_disk.scores, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(flagged.scores, plain.scores)
+    assert json.loads((tmp_path / "flagged.txt.json").read_text())["trim_silence"] is True

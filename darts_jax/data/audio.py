@@ -83,6 +83,31 @@ def resample_wave(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resample_poly(wave, to_rate // divisor, from_rate // divisor).astype(np.float32)
 
 
+def speech_bounds(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = -35.0,
+                  frame_ms: float = 20.0, pad_ms: float = 30.0) -> tuple[int, int]:
+    """(start, stop) samples of the span from the first to the last speech frame, padded by `pad_ms`.
+
+    A frame is speech when its RMS is within `threshold_db` of the loudest frame's: an energy detector,
+    as the leading/trailing silence studies of ASVspoof use (Müller et al. 2021). A file with no frame
+    below the threshold keeps everything.
+    """
+    frame = max(1, int(sample_rate * frame_ms / 1000))
+    count = max(1, wave.size // frame)
+    frames = wave[:count * frame].reshape(count, frame).astype(np.float64)
+    level_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-20)
+    speech = np.flatnonzero(level_db >= level_db.max() + threshold_db)
+    pad = int(sample_rate * pad_ms / 1000)
+    start = max(0, speech[0] * frame - pad)
+    stop = wave.size if speech[-1] == count - 1 else min(wave.size, (speech[-1] + 1) * frame + pad)
+    return int(start), int(stop)
+
+
+def trim_silence(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, **detector) -> np.ndarray:
+    """`wave` without its leading and trailing non-speech (see `speech_bounds` for the detector)."""
+    start, stop = speech_bounds(wave, sample_rate, **detector)
+    return wave[start:stop]
+
+
 def fix_length(wave: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """Exactly `num_samples` samples: repeat the signal until long enough, then keep the first ones.
 

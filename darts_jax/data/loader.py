@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from darts_jax.data.audio import SAMPLE_RATE, fix_length, load_audio
+from darts_jax.data.audio import SAMPLE_RATE, fix_length, load_audio, trim_silence
 from darts_jax.data.protocols import Utterance, load_partition
 
 
@@ -48,7 +48,7 @@ class BatchLoader:
     def __init__(self, utterances: Sequence[Utterance], batch_size: int, *, seed: int = 0, shuffle: bool = True,
                  drop_last: bool = True, num_samples: int = 64000, random_crop: bool = False,
                  shard_index: int = 0, shard_count: int = 1, num_workers: int = 4, prefetch: int = 4,
-                 sample_rate: int = SAMPLE_RATE, resample: bool = False):
+                 sample_rate: int = SAMPLE_RATE, resample: bool = False, trim_silence: bool = False):
         for name, value, least in (("batch_size", batch_size, 1), ("num_samples", num_samples, 1),
                                    ("shard_count", shard_count, 1), ("num_workers", num_workers, 1),
                                    ("prefetch", prefetch, 1), ("seed", seed, 0)):
@@ -73,6 +73,7 @@ class BatchLoader:
         self._prefetch = prefetch
         self._sample_rate = sample_rate
         self._resample = resample
+        self._trim_silence = trim_silence  # leading/trailing non-speech removed before the fixed-length cut
         self._epoch = 0
         self._batch_index = 0
         self._generation = 0
@@ -207,6 +208,8 @@ class BatchLoader:
             return
         wave = load_audio(self._utterances[index].path, self._sample_rate, self._resample)
         rng = None if epoch is None else np.random.default_rng([self._seed, epoch, index])
+        if self._trim_silence:
+            wave = trim_silence(wave, self._sample_rate)
         wave_BxS[row] = fix_length(wave, self._num_samples, rng)
 
     def _assemble(self, request: _Request, wave_BxS: np.ndarray) -> Batch:

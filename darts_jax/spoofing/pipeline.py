@@ -53,9 +53,9 @@ def corpus_utterances(data_dir, corpus: str = "2019-la", partition: str = "eval"
     raise ValueError(f"corpus: {corpus!r} is not one of {', '.join(CORPORA)}")
 
 
-def eval_loader(utterances, model, batch_size: int, workers: int = 4) -> BatchLoader:
+def eval_loader(utterances, model, batch_size: int, workers: int = 4, trim_silence: bool = False) -> BatchLoader:
     return BatchLoader(utterances, parallel.check_global_batch(batch_size), shuffle=False, drop_last=False,
-                       **_host_loader_options(model, workers))
+                       trim_silence=trim_silence, **_host_loader_options(model, workers))
 
 
 def dev_metrics(scores: evaluate.Scores) -> dict:
@@ -209,20 +209,22 @@ def export(out_dir, *, workdir=None, model_dir=None, fmt: str = "folder", calibr
 
 def score_corpus(space, model, genotype, variables: dict, data_dir, out_path, *, corpus: str = "2019-la",
                  partition: str = "eval", batch_size: int = 64, overwrite: bool = False,
-                 provenance: dict | None = None) -> dict:
+                 provenance: dict | None = None, trim_silence: bool = False) -> dict:
     """Scores every trial of a corpus, writes the ASVspoof score file, returns the metrics.
 
     The min t-DCF is included when a 2019 LA folder has ASV scores for the partition. With `provenance`
-    (from `load_trained_checkpoint`), `<out_path>.json` records what was scored.
+    (from `load_trained_checkpoint`), `<out_path>.json` records what was scored. `trim_silence` scores
+    each file without its leading and trailing non-speech (darts_jax.data.audio.trim_silence).
     """
     check_writable(out_path, overwrite)  # before the work, not after scoring a whole partition
     utterances = corpus_utterances(data_dir, corpus, partition)
-    scores = evaluate.evaluate(space, model, genotype, variables, eval_loader(utterances, model, batch_size))
+    loader = eval_loader(utterances, model, batch_size, trim_silence=trim_silence)
+    scores = evaluate.evaluate(space, model, genotype, variables, loader)
     write_scores(out_path, scores, overwrite=overwrite)
     if provenance is not None:
         # What was scored, beside the scores: which checkpoint of which run, chosen by what rule.
         companion = {**provenance, "corpus": corpus, "partition": partition if corpus == "2019-la" else None,
-                     "data": str(Path(data_dir).resolve())}
+                     "data": str(Path(data_dir).resolve()), "trim_silence": trim_silence}
         Path(f"{out_path}.json").write_text(json.dumps(companion, indent=2) + "\n")
     asv_path = Path(data_dir) / ASV_SCORES.format(partition=partition)
     asv = read_asv_scores(asv_path) if corpus == "2019-la" and asv_path.exists() else None

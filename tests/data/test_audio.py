@@ -127,3 +127,42 @@ def test_fix_length_rejects_empty_or_multichannel():
         fix_length(np.zeros(0, np.float32), 10)
     with pytest.raises(ValueError, match="non-empty 1-D"):
         fix_length(np.zeros((2, 10), np.float32), 10)
+
+
+def test_trim_finds_known_silence_boundaries():
+    from darts_jax.data.audio import speech_bounds, trim_silence
+
+    rng = np.random.default_rng(0)
+    rate, frame, pad = 16000, 320, 480  # 20 ms frames, 30 ms padding
+    lead, speech, trail = 8000, 16000, 4800  # 0.5 s, 1 s, 0.3 s: the tone starts and ends on frame edges
+    t = np.arange(speech) / rate
+    wave = np.concatenate([1e-4 * rng.standard_normal(lead), 0.5 * np.sin(2 * np.pi * 300 * t),
+                           1e-4 * rng.standard_normal(trail)]).astype(np.float32)
+    start, stop = speech_bounds(wave, rate)
+    assert (start, stop) == (lead - pad, lead + speech + pad)
+    np.testing.assert_array_equal(trim_silence(wave, rate), wave[lead - pad:lead + speech + pad])
+    # A quieter tail within 35 dB of the loudest frame is speech too; one 40 dB down is not.
+    for gain, kept in ((10 ** (-30 / 20), True), (10 ** (-40 / 20), False)):
+        tail = np.concatenate([wave[:lead + speech], gain * 0.5 * np.sin(2 * np.pi * 300 * t[:3200]),
+                               wave[lead + speech:]]).astype(np.float32)
+        assert (speech_bounds(tail, rate)[1] > lead + speech + pad) == kept
+    # Speech to the very end keeps the end; no silence at all keeps everything.
+    assert speech_bounds(wave[:lead + speech], rate) == (lead - pad, lead + speech)
+    assert speech_bounds(wave[lead:lead + speech], rate) == (0, speech)
+
+
+def test_the_loader_trims_before_the_fixed_length_cut(tmp_path):
+    from darts_jax.data.audio import trim_silence
+    from darts_jax.data.loader import BatchLoader
+    from darts_jax.data.protocols import Utterance
+
+    rng = np.random.default_rng(1)
+    samples = np.concatenate([np.zeros(8000), rng.standard_normal(4000) * 3000, np.zeros(8000)]).astype(np.int16)
+    samples[:8000] = rng.integers(-2, 3, 8000)  # a faint noise floor, not digital silence
+    path = write_audio(tmp_path / "a.flac", samples)
+    utterances = [Utterance("a", "S", "-", 1, path)]
+    trimmed = next(iter(BatchLoader(utterances, 1, trim_silence=True, num_samples=16000).one_pass()))
+    plain = next(iter(BatchLoader(utterances, 1, num_samples=16000).one_pass()))
+    expected = fix_length(trim_silence(load_audio(path)), 16000)
+    np.testing.assert_array_equal(trimmed.wave_BxS[0], expected)
+    assert not np.array_equal(plain.wave_BxS[0], expected)
