@@ -21,6 +21,7 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
 from darts_jax.engine.steps import global_loss, gradient_step
+from darts_jax.relaxations import beta_decay
 from darts_jax.tasks import common, diagnostics, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
@@ -42,6 +43,9 @@ class SearchConfig:
     # `hessian_every` epochs (0: never), by power iteration of at most `hessian_iterations` steps.
     hessian_every: int = 1
     hessian_iterations: int = 20
+    # Collapse remedy (β-DARTS): arch loss + w·beta_decay(α), w rising linearly from 0 after warm-up to
+    # `beta_decay` at the last epoch; 0 (the authors') is off.
+    beta_decay: float = 0.0
 
     def __post_init__(self):
         if not 0 <= self.warmup_epochs < self.loop.epochs:
@@ -76,17 +80,29 @@ def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key):
     return loss, (updates["batch_stats"], logits)
 
 
-def arch_step(state: SearchState, arch_batch, weight_batch, lr, *, space: SearchSpace, config: SearchConfig):
+def beta_decay_weight(config: SearchConfig, epoch: int) -> float:
+    """The β-DARTS weight at `epoch`: 0 in warm-up, then rising linearly to config.beta_decay."""
+    searched = config.loop.epochs - config.warmup_epochs
+    return config.beta_decay * max(0, epoch - config.warmup_epochs + 1) / searched
+
+
+def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, *, space: SearchSpace,
+              config: SearchConfig):
     """One α/β update on the architecture half, first order or (config.unrolled) second order.
 
     The second-order gradient differentiates exactly, with autodiff, through one virtual weight step
     w' = w - lr·(∇w L_train + wd·w), where DARTS approximates it with finite differences.
-    `weight_batch` is only read when unrolled.
+    `weight_batch` is only read when unrolled; `reg_weight` (a scalar, so it never recompiles) weighs
+    β-DARTS' regulariser.
     """
     mask_key = step_key(state, MASK_ARCH)
 
     def val_loss(arch, params):
-        return _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key)
+        loss, aux = _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key)
+        if config.beta_decay:  # static: with the remedy off the program is the authors' exactly
+            # Every device adds its share of the term; the shares sum to the global batch's loss.
+            loss = loss + reg_weight * beta_decay(arch) / collectives.device_count()
+        return loss, aux
 
     if config.unrolled:
         def train_loss(params, arch):
@@ -121,7 +137,7 @@ def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: Se
 
 @dataclasses.dataclass(frozen=True)
 class SearchSteps:
-    arch_step: Callable  # (state, arch_batch, weight_batch, lr) -> (state, metrics)
+    arch_step: Callable  # (state, arch_batch, weight_batch, lr, reg_weight) -> (state, metrics)
     weight_step: Callable  # (state, weight_batch, lr) -> (state, metrics)
     eval_step: Callable  # (params, batch_stats, arch, batch) -> outputs
     devices: list
@@ -130,7 +146,7 @@ class SearchSteps:
 def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> SearchSteps:
     static = dict(space=space, config=config)
     return SearchSteps(
-        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None)),
+        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None, None)),
         weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None)),
         eval_step=evaluate.compile_eval_step(space, config.model, None, devices),
         devices=devices)
@@ -187,7 +203,8 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
         metrics = {}
         if epoch >= config.warmup_epochs:
             arch_batch = common.device_batch(iterators["arch"], devices)
-            device_state, arch_metrics = compiled.arch_step(device_state, arch_batch, weight_batch, lr)
+            device_state, arch_metrics = compiled.arch_step(device_state, arch_batch, weight_batch, lr,
+                                                            beta_decay_weight(config, epoch))
             metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
         device_state, weight_metrics = compiled.weight_step(device_state, weight_batch, lr)
         return device_state, {**metrics, **weight_metrics, "lr": np.full(len(devices), lr)}

@@ -93,7 +93,7 @@ def float64_runs(host_state):
             for (weight_batch, arch_batch), lr in zip(batches, STEP_LRS):
                 weight_batch = parallel.shard_batch(batch_arrays(weight_batch), count)
                 state, arch_metrics = compiled.arch_step(state, parallel.shard_batch(batch_arrays(arch_batch), count),
-                                                         weight_batch, lr)
+                                                         weight_batch, lr, 0.0)
                 state, weight_metrics = compiled.weight_step(state, weight_batch, lr)
                 metrics = {**{f"arch_{k}": v for k, v in arch_metrics.items()}, **weight_metrics}
                 history.append((jax.device_get(state), jax.device_get(metrics)))

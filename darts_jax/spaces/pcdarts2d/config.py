@@ -1,7 +1,7 @@
 """The model config of the 2-D PC-DARTS space (spec §2, §5.2): front end, size, K, primitives.
 
-Every field but `depthwise` and `mask` decides the shapes of the state; a checkpoint refuses to resume
-under a different value of any of them.
+Every field but `depthwise`, `mask` and `max_skips` decides the shapes of the state; a checkpoint refuses
+to resume under a different value of any of them.
 """
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class ModelConfig:
     depthwise: str = "auto"
     # Frequency masking of the features in training (spec §6); no effect on shapes or evaluation.
     mask: bool = False
+    # Collapse remedy at derivation (P-DARTS): at most this many skip connections in the normal cell;
+    # None (the authors') has no cap.
+    max_skips: int | None = None
 
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
@@ -53,8 +56,11 @@ class ModelConfig:
             raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(PRIMITIVES)}")
         if not set(self.primitives) - {"none"}:
             raise ValueError("primitives: needs at least one operation other than 'none'")
+        if self.max_skips is not None and not 0 <= self.max_skips <= 8:
+            raise ValueError(f"max_skips: {self.max_skips} must be between 0 and the 8 edges of a cell")
         if self.depthwise not in ("auto", "grouped", "dense"):
             raise ValueError(f"depthwise: {self.depthwise!r} must be auto, grouped or dense")
 
 
-SHAPE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("depthwise", "mask"))
+SHAPE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
+                     if f.name not in ("depthwise", "mask", "max_skips"))

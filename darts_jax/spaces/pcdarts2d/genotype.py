@@ -24,6 +24,7 @@ EDGES_PER_CELL = NODES * INPUTS_PER_NODE
 NUM_MIXED_EDGES = sum(2 + node for node in range(NODES))
 CONCAT = tuple(range(2, 2 + NODES))
 NONE = "none"
+SKIP = "skip_connect"
 ARCH_KEYS = ("alphas_normal", "alphas_reduce", "betas_normal", "betas_reduce")
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
@@ -141,7 +142,8 @@ def node_edge_rows(node: int) -> slice:
 NODE_BOUNDS = tuple(node_edge_rows(node).start for node in range(NODES)) + (NUM_MIXED_EDGES,)
 
 
-def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str) -> tuple[tuple[str, int], ...]:
+def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str,
+                 max_skips: int | None = None) -> tuple[tuple[str, int], ...]:
     alphas = np.asarray(alphas, dtype=np.float64)
     betas = np.asarray(betas, dtype=np.float64)
     if alphas.shape != (NUM_MIXED_EDGES, len(primitives)):
@@ -157,26 +159,43 @@ def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str) -> tuple[t
     usable = np.array([p != NONE for p in primitives])
     if not usable.any():
         raise ValueError(f"primitives {list(primitives)}: no op other than {NONE!r} to choose")
-    op_weights = softmax_np(alphas)
-    edge_weights_E = edge_weights(betas, NODE_BOUNDS)
-    edges = []
+    weights_ExO = softmax_np(alphas) * edge_weights(betas, NODE_BOUNDS)[:, None]
+    allowed_ExO = np.broadcast_to(usable, weights_ExO.shape).copy()
+    while True:
+        edges, rows = _strongest_edges(np.where(allowed_ExO, weights_ExO, -np.inf), primitives)
+        skips = [(weights_ExO[row, primitives.index(op)], row) for (op, _), row in zip(edges, rows)
+                 if op == SKIP]
+        if max_skips is None or len(skips) <= max_skips:
+            return tuple(edges)
+        # P-DARTS' cap: the weakest chosen skip connection gives way to that edge's next best op.
+        allowed_ExO[min(skips)[1], primitives.index(SKIP)] = False
+
+
+def _strongest_edges(weights_ExO: np.ndarray, primitives: Sequence[str]):
+    """The two strongest incoming edges of each node, with their ops, and the rows they were read from."""
+    edges, rows = [], []
     for node in range(NODES):
-        rows = node_edge_rows(node)
-        weights = op_weights[rows] * edge_weights_E[rows, None]
-        weights = np.where(usable, weights, -np.inf)
+        node_rows = node_edge_rows(node)
+        weights = weights_ExO[node_rows]
         # Ties go to the lower source index (stable sort) and the earlier primitive (argmax takes the
         # first maximum), as upstream PC-DARTS's sorted() and strict `>` comparison do.
         strongest = np.argsort(-weights.max(axis=1), kind="stable")[:INPUTS_PER_NODE]
         edges += [(primitives[int(np.argmax(weights[source]))], int(source)) for source in strongest]
-    return tuple(edges)
+        rows += [node_rows.start + int(source) for source in strongest]
+    return edges, rows
 
 
-def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES) -> Genotype:
-    """Discrete cells from α·β (spec §2.5); `arch` maps ARCH_KEYS to numpy or jax arrays."""
+def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES, max_skips: int | None = None) -> Genotype:
+    """Discrete cells from α·β (spec §2.5); `arch` maps ARCH_KEYS to numpy or jax arrays.
+
+    `max_skips` caps the skip connections of the normal cell (P-DARTS' remedy for collapse); None, the
+    authors' derivation, has no cap.
+    """
     missing = [key for key in ARCH_KEYS if key not in arch]
     if missing:
         raise ValueError(f"arch: missing {missing}; expected keys {list(ARCH_KEYS)}")
-    normal, reduce = (_derive_cell(arch[f"alphas_{cell}"], arch[f"betas_{cell}"], primitives, cell)
+    normal, reduce = (_derive_cell(arch[f"alphas_{cell}"], arch[f"betas_{cell}"], primitives, cell,
+                                   max_skips if cell == "normal" else None)
                       for cell in ("normal", "reduce"))
     return Genotype(normal, CONCAT, reduce, CONCAT)
 
