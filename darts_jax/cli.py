@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, help="epochs before α/β start to move (default 10)")
     p.add_argument("--arch-lr", type=float, help="architecture Adam learning rate (default 6e-4)")
     p.add_argument("--unrolled", action="store_true", default=None, help="second-order architecture gradient")
+    p.add_argument("--beta-decay", type=float, help="collapse remedy: β-DARTS regulariser weight (default 0, off)")
+    p.add_argument("--max-skips", type=int, help="collapse remedy: P-DARTS cap on the normal cell's skips")
+    p.add_argument("--hessian-every", type=int, help="epochs between Hessian eigenvalues (default 1; 0: never)")
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("train", help="train a derived network from scratch")
