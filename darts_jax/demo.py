@@ -18,9 +18,10 @@ from darts_jax.engine.config import LoopConfig, OptimConfig
 from darts_jax.spaces import get_space
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spaces.pcdarts2d.network import count_network_params
-from darts_jax.spaces.pcdarts2d.plots import architecture_section, read_genotype_records
+from darts_jax.spaces.pcdarts2d.plots import architecture_section, collapse_section, read_genotype_records
 from darts_jax.spoofing import pipeline, report
 from darts_jax.spoofing.scores import read_cm_scores
+from darts_jax.spoofing.silence import silence_only_baseline, silence_section
 from darts_jax.tasks.search import SearchConfig
 from darts_jax.tasks.train import TrainConfig
 
@@ -75,17 +76,23 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
     # The demo's own output: a re-run replaces the score file it wrote before.
     metrics = phase("evaluate", lambda: pipeline.score_corpus(
         get_space(train_config.space), train_config.model, genotype, variables, data, score_file, overwrite=True))
+    # The silence audit: the same model without leading/trailing silence, and silence alone.
+    trimmed = phase("silence audit", lambda: pipeline.score_corpus(
+        get_space(train_config.space), train_config.model, genotype, variables, data,
+        workdir / "scores-eval-trimmed.txt", overwrite=True, trim_silence=True))
+    silence = silence_section(metrics, trimmed, silence_only_baseline(data))
     records = read_genotype_records(workdir / "search" / "genotypes.jsonl")
+    epochs = [json.loads(line) for line in (workdir / "search" / "epochs.jsonl").read_text().splitlines()]
     params = count_network_params(train_config.model, genotype)
     report_path = report.write_report(
         workdir / "report", title="darts_jax demo: PC-DARTS on SynthSpoof",
         architecture=architecture_section(genotype, params, records, demo.search.model.primitives),
         params=params, metrics=metrics, timings=timings, cm_scores=read_cm_scores(score_file),
-        settings=_settings(demo), reference=PAPER)
+        settings=_settings(demo), reference=PAPER, sections=collapse_section(epochs) + silence)
     tdcf = "n/a" if metrics["min_tdcf"] is None else f"{metrics['min_tdcf']:.4f}"
     say(f"[demo] eval EER {metrics['eer_percent']:.2f} % (min t-DCF {tdcf}, simulated ASV scores); "
         f"report: {report_path}")
-    return {**metrics, "report": str(report_path), "timings": timings}
+    return {**metrics, "trimmed_eer_percent": trimmed["eer_percent"], "report": str(report_path), "timings": timings}
 
 
 def _settings(demo: DemoConfig) -> dict:

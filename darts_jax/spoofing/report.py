@@ -159,11 +159,12 @@ def _llr_metric_rows(metrics: Mapping) -> list[list[str]]:
 
 def write_report(out_dir, *, title: str, architecture: Callable[[Path], list[str]], params: int, metrics: Mapping,
                  timings: Mapping[str, float], cm_scores: Scores, settings: Mapping,
-                 reference: Mapping | None = None) -> Path:
+                 reference: Mapping | None = None, sections: Sequence[str] = ()) -> Path:
     """Writes `report.md` and its figures into `out_dir` (created if missing); returns the report's path.
 
     `metrics` is an `evaluate_scores` result; `architecture(out_dir)` draws the space's figures there and
-    returns the markdown lines of the architecture section.
+    returns the markdown lines of the architecture section; `sections` are further markdown lines (the
+    silence audit, say), placed after the results.
     """
     # Everything that can be refused is checked before anything is written.
     missing = [key for key in ("eer_percent", "min_tdcf", "bonafide_trials", "spoof_trials", "per_attack")
@@ -193,6 +194,7 @@ def write_report(out_dir, *, title: str, architecture: Callable[[Path], list[str
               "attacks A01-A06; \"known\": the same system as a training attack (A16 = A04, A19 = A06).", ""]
     lines += _table(["attack", "in training?", "spoof trials", "EER (%)", "min t-DCF"], attack_rows)
     lines += [f"![DET curve]({FIGURES['det']})", "", f"![score distributions]({FIGURES['score_histograms']})", ""]
+    lines += list(sections)
     lines += ["## Time per phase", ""] + _table(["phase", "seconds", "duration"], timing_rows)
     lines += reference_lines
     report_path = out_dir / "report.md"

@@ -234,3 +234,25 @@ def architecture_section(genotype: Genotype, params: int, genotype_records: Sequ
         return lines
 
     return draw
+
+
+def collapse_section(epoch_records: Sequence[Mapping], collapsed_at: int = 6) -> list[str]:
+    """The report's table of the search's collapse diagnostics per epoch (from `epochs.jsonl`), and a
+    plain sentence when the final normal cell has `collapsed_at` or more parameter-free ops of its 8."""
+    columns = ("normal_skip", "normal_pool", "normal_parameter_free", "normal_alpha_entropy", "hessian_eigenvalue")
+    rows = [r for r in epoch_records if "normal_parameter_free" in r]
+    if not rows:
+        return []
+    lines = ["## Search: collapse diagnostics", "",
+             "Per epoch: skip connections, pools and all parameter-free ops among the derived normal cell's 8 "
+             "edges, the mean entropy of softmax(α) over its 14 edges (log 8 = 2.08 is undecided), and the "
+             "dominant eigenvalue of the validation loss's Hessian w.r.t. α/β (its growth foretells collapse, "
+             "RobustDARTS).", "", "| epoch | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for record in rows:
+        values = [record.get(name) for name in columns]
+        lines.append(f"| {record['epoch']} | " + " | ".join("-" if v is None else f"{v:.4g}" for v in values) + " |")
+    final = rows[-1]["normal_parameter_free"]
+    verdict = (f"**The search collapsed**: the final normal cell has {final} parameter-free ops of 8 (skip "
+               f"connections and pools). Consider the remedies (`--beta-decay`, `--max-skips`)."
+               if final >= collapsed_at else f"The final normal cell has {final} parameter-free ops of 8.")
+    return lines + ["", verdict, ""]

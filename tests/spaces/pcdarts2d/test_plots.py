@@ -83,3 +83,16 @@ def test_cell_labels_every_edge_without_overlaps(tmp_path, genotype, kind):
 def test_cell_rejects_unknown_kind(tmp_path):
     with pytest.raises(ValueError, match="'normal' or 'reduce'"):
         plots.plot_cell(random_genotype(0), "reduction", tmp_path / "cell.png")
+
+
+def test_collapse_section_tabulates_the_epochs_and_says_when_the_search_collapsed():
+    records = [{"epoch": 0, "step": 3, "normal_skip": 1, "normal_pool": 2, "normal_parameter_free": 3,
+                "normal_alpha_entropy": 2.07, "hessian_eigenvalue": 0.01},
+               {"epoch": 1, "step": 6, "normal_skip": 4, "normal_pool": 3, "normal_parameter_free": 7,
+                "normal_alpha_entropy": 1.5}]
+    lines = plots.collapse_section(records)
+    assert "| 0 | 1 | 2 | 3 | 2.07 | 0.01 |" in lines and "| 1 | 4 | 3 | 7 | 1.5 | - |" in lines
+    assert any("**The search collapsed**" in line and "7 parameter-free ops" in line for line in lines)
+    records[-1]["normal_parameter_free"] = 4
+    assert not any("collapsed" in line for line in plots.collapse_section(records))
+    assert plots.collapse_section([{"epoch": 0, "loss": 0.5}]) == []
