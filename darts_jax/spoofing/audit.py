@@ -133,7 +133,7 @@ def folded_eer_report(scores: np.ndarray, utterances: list[Utterance]) -> CueRes
         eer = 100.0 * tie_aware_eer(bona, spoof_scores)
         return min(eer, 100.0 - eer)
 
-    per_attack = {attack: folded(scores[attacks == attack]) for attack in sorted(set(attacks[labels == 0]))}
+    per_attack = {str(attack): folded(scores[attacks == attack]) for attack in sorted(set(attacks[labels == 0]))}
     return CueResult(folded(scores[labels == 0]), per_attack)
 
 

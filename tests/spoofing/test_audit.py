@@ -65,10 +65,10 @@ def _chance_bound(bona: int, spoof: int, tests: int, family_error: float = 0.01)
 def test_audit_data_on_the_tiny_corpus(tiny_corpus, tmp_path, capsys):  # noqa: F811
     """No cue, and not their combination, goes under the chance bound of the tiny eval partition.
 
-    With 20 bona fide and 39 spoof eval trials and 36 figures the bound is about 25 %: loose, but a
-    protocol in class order, a file-mtime order or a band limit shared by the attacks goes to 0-15 %.
-    Three spoofs per attack make per-attack EERs meaningless here; the small corpus's are in
-    docs/synthspoof_audit.md.
+    With 20 bona fide and 39 spoof eval trials and 36 figures the bound is 25 %: loose, but the tiny
+    corpus of format 1 (class-sorted protocol written in protocol order) fails it with protocol
+    position 0 %, mtime rank 2.6 % and the combination 15 %. Three spoofs per attack make per-attack
+    EERs meaningless here; the small corpus's are in docs/synthspoof_audit.md.
     """
     out = tmp_path / "audit.json"
     assert main(["audit-data", "--data", str(tiny_corpus), "--json", str(out)]) == 0

@@ -17,18 +17,15 @@ from scipy.fft import next_fast_len
 
 from darts_jax.data.protocols import SAME_AS_TRAIN_ATTACK
 from darts_jax.data.synthspoof.spectral import (SAMPLE_RATE, cepstral_envelope, filter_time_varying,
-                                                frame_times, griffin_lim, hann, istft, mel_filterbank,
-                                                moving_average, stft, windowed_frames)
+                                                frame_times, griffin_lim, hann, istft, match_band_balance,
+                                                mel_filterbank, moving_average, stft, windowed_frames)
 from darts_jax.data.synthspoof.speech import (FILTER_BINS_HZ, FILTER_FFT, FILTER_FRAME, Plan, Speaker, draw_speaker,
                                               per_sample, render, retarget)
 
 _HOP = FILTER_FRAME // 2
 _ENVELOPE_FLOOR = 1e-7
-# Band edges (Hz) within which every attack's long-term energy is matched to the bona fide speech's;
-# the gain ramps between bands over 40 % of the narrower one, at most BALANCE_RAMP_HZ.
-BALANCE_EDGES_HZ = (60.0, 300.0, 1000.0, 2000.0, 4000.0, 7000.0)
-BALANCE_RAMP_HZ = 200.0
 _HNM_NOISE_FLOOR = 0.25
+_FILTER_PADDING = 8192  # samples
 
 Attack = Callable[[Plan, Speaker, np.random.Generator], np.ndarray]
 
@@ -65,9 +62,9 @@ def pulse_train(f0_hz: np.ndarray) -> np.ndarray:
     """Unit-power dispersed pulses at the period marks of a per-sample f0 (no jitter, no shimmer).
 
     Each mark carries `_DISPERSED_PULSE`, not a bare impulse: as in LPC-10 a short all-pass chirp
-    spreads the pulse's energy over 2.5 ms. Bare impulses would make the speech far peakier
-    than a glottal source (a limiter then flattens more of it), and a unipolar train has a DC
-    component that an all-pole filter amplifies by 1/A(1); the chirp has zero mean.
+    spreads the pulse's energy over 2.5 ms. Bare impulses would make the speech far peakier than
+    a glottal source (a crest-factor and peak-shape cue), and a unipolar train has a DC component
+    that an all-pole filter amplifies by 1/A(1); the chirp has zero mean.
     """
     cycles = np.cumsum(f0_hz) / SAMPLE_RATE
     marks = np.flatnonzero(np.diff(np.floor(cycles), prepend=0.0) > 0)
@@ -313,29 +310,29 @@ def _cepstral_vocoder_conversion(plan, speaker, rng):
 class System(NamedTuple):
     """A spoofing system: its algorithm and the timbre its acoustic model gives every output."""
     synthesize: Attack
-    high_loss_db: float  # attenuation at 8 kHz, fading in from 3 kHz (lost high-frequency detail)
-    ripple_db: float  # standard deviation of the system's own smooth spectral deviation
+    high_loss_db: float  # attenuation at 8 kHz, fading in from 3 kHz (band matching keeps its slope in each band)
+    ripple_db: float  # standard deviation of the system's own spectral ripple (what band matching leaves)
     smoothing_ms: float  # time over which the acoustic model blurs the spectral envelope
 
 
 SYSTEMS: dict[str, System] = {
-    "A01": System(functools.partial(_griffin_lim_tts, 10, 3), 5.0, 1.5, 40.0),
-    "A02": System(functools.partial(_lpc_tts, 18, 0.0), 4.0, 2.0, 30.0),
-    "A03": System(functools.partial(_hnm_tts, 60.0, 4000.0, 30), 6.0, 1.0, 50.0),
-    "A04": System(functools.partial(_concatenation, 2.0), 3.0, 2.0, 0.0),
-    "A05": System(functools.partial(_voice_conversion, 24, 3.0, False), 4.0, 2.5, 15.0),
-    "A06": System(functools.partial(_mel_tts, 80, 8000.0, 10), 5.0, 1.0, 40.0),
-    "A07": System(functools.partial(_hnm_tts, 20.0, 5500.0, 40), 4.0, 1.5, 30.0),
-    "A08": System(sine_excitation, 3.0, 1.0, 25.0),
-    "A09": System(functools.partial(_lpc_tts, 12, 0.3), 5.0, 2.0, 40.0),
-    "A10": System(functools.partial(_autoregressive, 8), 2.0, 1.5, 20.0),
-    "A11": System(functools.partial(_griffin_lim_tts, 3, 1), 6.0, 2.0, 50.0),
-    "A12": System(_hnm_autoregressive, 3.0, 1.0, 30.0),
-    "A13": System(_concatenation_converted, 2.5, 1.0, 10.0),
-    "A14": System(_converted_lpc, 4.0, 2.0, 20.0),
-    "A15": System(_converted_autoregressive, 3.0, 1.5, 15.0),
-    "A17": System(functools.partial(_voice_conversion, 30, 1.0, True), 1.0, 0.7, 0.0),
-    "A18": System(_cepstral_vocoder_conversion, 3.0, 1.5, 20.0),
+    "A01": System(functools.partial(_griffin_lim_tts, 10, 3), 5.0, 2.25, 40.0),
+    "A02": System(functools.partial(_lpc_tts, 18, 0.0), 4.0, 3.0, 30.0),
+    "A03": System(functools.partial(_hnm_tts, 60.0, 4000.0, 30), 6.0, 1.5, 50.0),
+    "A04": System(functools.partial(_concatenation, 2.0), 3.0, 3.0, 0.0),
+    "A05": System(functools.partial(_voice_conversion, 24, 3.0, False), 4.0, 3.75, 15.0),
+    "A06": System(functools.partial(_mel_tts, 80, 8000.0, 10), 5.0, 1.5, 40.0),
+    "A07": System(functools.partial(_hnm_tts, 20.0, 5500.0, 40), 4.0, 2.25, 30.0),
+    "A08": System(sine_excitation, 3.0, 1.5, 25.0),
+    "A09": System(functools.partial(_lpc_tts, 12, 0.3), 5.0, 3.0, 40.0),
+    "A10": System(functools.partial(_autoregressive, 8), 2.0, 2.25, 20.0),
+    "A11": System(functools.partial(_griffin_lim_tts, 3, 1), 6.0, 3.0, 50.0),
+    "A12": System(_hnm_autoregressive, 3.0, 1.5, 30.0),
+    "A13": System(_concatenation_converted, 2.5, 1.5, 10.0),
+    "A14": System(_converted_lpc, 4.0, 3.0, 20.0),
+    "A15": System(_converted_autoregressive, 3.0, 2.25, 15.0),
+    "A17": System(functools.partial(_voice_conversion, 30, 1.0, True), 1.0, 1.05, 0.0),
+    "A18": System(_cepstral_vocoder_conversion, 3.0, 2.25, 20.0),
 }
 # As in ASVspoof 2019, two eval attacks are train systems again.
 for _eval_attack, _train_attack in SAME_AS_TRAIN_ATTACK.items():
@@ -361,8 +358,8 @@ def system_colouring(attack: str) -> np.ndarray:
 def spoof(attack: str, plan: Plan, speaker: Speaker, rng: np.random.Generator) -> np.ndarray:
     """Clean spoofed speech of `attack` for a plan spoken by (a conversion to) `speaker`.
 
-    The output's energy in each of the broad BALANCE bands is that of a bona fide rendering of the same
-    plan: a trained system reproduces its target's long-term spectrum, and without this each
+    The output's energy in each band of `spectral.BALANCE_EDGES_HZ` is that of a bona fide rendering of
+    the same plan: a trained system reproduces its target's long-term spectrum, and without this each
     algorithm's own brightness or band limit would betray it to a single band-energy number. What is
     left to detect is finer: the systems' spectral fingerprints, smoothing, phase and excitation.
     """
@@ -370,7 +367,9 @@ def spoof(attack: str, plan: Plan, speaker: Speaker, rng: np.random.Generator) -
         raise ValueError(f"attack: {attack!r} is not one of {', '.join(sorted(SYSTEMS))}")
     system = SYSTEMS[attack]
     wave = oversmooth(system.synthesize(plan, speaker, rng), system.smoothing_ms)
-    length = next_fast_len(wave.size, real=True)
+    # The zero-phase gains below ring before and after each sound; the padding takes the ringing that
+    # a circular FFT filter would wrap from the end into the leading silence.
+    length = next_fast_len(wave.size + _FILTER_PADDING, real=True)
     spectrum = np.fft.rfft(wave, n=length)
     freqs = np.fft.rfftfreq(length, 1.0 / SAMPLE_RATE)
     # Each utterance varies the system's timbre a little, as outputs of one model do.
@@ -378,26 +377,3 @@ def spoof(attack: str, plan: Plan, speaker: Speaker, rng: np.random.Generator) -
     spectrum = spectrum * 10.0 ** (gain_db / 20.0)
     reference = np.abs(np.fft.rfft(render(plan, speaker, rng), n=length)) ** 2
     return np.fft.irfft(match_band_balance(spectrum, reference, freqs), n=length)[: wave.size]
-
-
-def match_band_balance(spectrum: np.ndarray, reference_power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-    """`spectrum` times a smooth zero-phase gain that gives each BALANCE band the energy of `reference_power`.
-
-    The gain is constant inside a band and ramps linearly across each edge (a filter tens of ms long
-    at most, no audible step); the ramps shift a little energy between neighbouring bands, so a
-    second pass corrects what the first left.
-    """
-    edges = np.array(BALANCE_EDGES_HZ)
-    widths = np.diff(np.concatenate([[0.0], edges, [SAMPLE_RATE / 2]]))
-    ramps = np.minimum(BALANCE_RAMP_HZ, 0.4 * np.minimum(widths[:-1], widths[1:]))
-    band = np.searchsorted(edges, freqs, side="right")
-    bands = edges.size + 1
-    target = np.bincount(band, reference_power, minlength=bands) + 1e-20
-    lows = np.concatenate([[freqs[0]], edges + ramps / 2])
-    highs = np.concatenate([edges - ramps / 2, [freqs[-1]]])
-    for _ in range(2):
-        current = np.bincount(band, np.abs(spectrum) ** 2, minlength=bands) + 1e-20
-        gain_db = 10.0 * np.log10(target / current)
-        curve = np.interp(freqs, np.stack([lows, highs], axis=1).ravel(), np.repeat(gain_db, 2))
-        spectrum = spectrum * 10.0 ** (curve / 20.0)
-    return spectrum

@@ -82,8 +82,9 @@ def apply_channel(speech: np.ndarray, channel: Channel, rng: np.random.Generator
     """Silence-padded, reverberant, noisy speech at the channel's RMS level (float, in [-1, 1]).
 
     The level is set on the speech alone and the noise is added after it, at the channel's SNR re the
-    levelled speech: the noise floor then follows the speech level whatever the signal's crest factor. A low-cut filter (the
-    microphone preamp's) takes rumble out of speech and noise alike, and the file's mean is removed.
+    levelled speech: the noise floor then follows the speech level whatever the signal's crest factor.
+    A low-cut filter (the microphone preamp's) takes rumble out of speech and noise alike, and the
+    file's mean is removed.
     """
     if speech.size != channel.speech_samples:
         raise ValueError(f"speech has {speech.size} samples, the channel expects {channel.speech_samples}")
@@ -93,7 +94,8 @@ def apply_channel(speech: np.ndarray, channel: Channel, rng: np.random.Generator
     wet = low_cut(fftconvolve(padded, room_impulse_response(channel, rng))[:total])
     levelled = set_level(wet, channel.rms_dbfs)
     speech_rms = np.sqrt(np.mean(levelled[channel.lead_samples:channel.lead_samples + speech.size] ** 2))
-    noisy = levelled + low_cut(background_noise(total, channel, rng)) * speech_rms * 10.0 ** (-channel.snr_db / 20.0)
+    noise = low_cut(background_noise(total, channel, rng)) * speech_rms * 10.0 ** (-channel.snr_db / 20.0)
+    noisy = levelled + noise
     # The converter's DC servo: the low-cut leaves an offset of its transients that differs by signal.
     return noisy - noisy.mean()
 

@@ -1,4 +1,5 @@
-"""Numpy short-time Fourier tools for SynthSpoof: analysis/resynthesis, time-varying filtering, envelopes."""
+"""Numpy short-time Fourier tools for SynthSpoof: analysis/resynthesis, time-varying filtering, envelopes,
+band-energy matching."""
 from __future__ import annotations
 
 import functools
@@ -7,6 +8,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from darts_jax.data.audio import SAMPLE_RATE
+
+# Band edges (Hz) within which `match_band_balance` equalises long-term energy; the gain ramps between
+# bands over 40 % of the narrower one, at most BALANCE_RAMP_HZ. The low bands are narrow because LPC
+# and Griffin-Lim outputs put their excess energy below f0.
+BALANCE_EDGES_HZ = (60.0, 120.0, 200.0, 300.0, 500.0, 1000.0, 2000.0, 4000.0, 7000.0)
+BALANCE_RAMP_HZ = 200.0
 
 
 @functools.lru_cache(maxsize=16)
@@ -140,3 +147,26 @@ def moving_average(values: np.ndarray, width: int, axis: int = 0) -> np.ndarray:
     padded[0] = 0.0
     sums = np.cumsum(padded, axis=0)
     return np.moveaxis((sums[width:] - sums[:-width]) / width, 0, axis)
+
+
+def match_band_balance(spectrum: np.ndarray, reference_power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """`spectrum` times a smooth zero-phase gain that gives each BALANCE band the energy of `reference_power`.
+
+    The gain is constant inside a band and ramps linearly across each edge (a filter tens of ms long
+    at most, no audible step); the ramps shift a little energy between neighbouring bands, so a
+    second pass corrects what the first left.
+    """
+    edges = np.array(BALANCE_EDGES_HZ)
+    widths = np.diff(np.concatenate([[0.0], edges, [SAMPLE_RATE / 2]]))
+    ramps = np.minimum(BALANCE_RAMP_HZ, 0.4 * np.minimum(widths[:-1], widths[1:]))
+    band = np.searchsorted(edges, freqs, side="right")
+    bands = edges.size + 1
+    target = np.bincount(band, reference_power, minlength=bands) + 1e-20
+    lows = np.concatenate([[freqs[0]], edges + ramps / 2])
+    highs = np.concatenate([edges - ramps / 2, [freqs[-1]]])
+    for _ in range(2):
+        current = np.bincount(band, np.abs(spectrum) ** 2, minlength=bands) + 1e-20
+        gain_db = 10.0 * np.log10(target / current)
+        curve = np.interp(freqs, np.stack([lows, highs], axis=1).ravel(), np.repeat(gain_db, 2))
+        spectrum = spectrum * 10.0 ** (curve / 20.0)
+    return spectrum

@@ -111,7 +111,7 @@ def bands_of_search_run(workdir: str) -> tuple[tuple[float, ...], tuple[float, .
     from darts_jax.engine.checkpoint import load_weights
 
     step, weights = load_weights(workdir)
-    frontend = weights["params"].get("frontend", {}).get("sinc", {})
+    frontend = weights["params"].get("stem", {}).get("frontend", {}).get("sinc", {})
     if "low_hz_" not in frontend:
         raise ValueError(f"sinc_from: the checkpoint of {workdir} (step {step}) has no learned sinc band edges; "
                          f"give a search run made with --learnable-sinc")

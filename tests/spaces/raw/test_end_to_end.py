@@ -1,10 +1,17 @@
 """Raw PC-DARTS end to end on the tiny SynthSpoof corpus, through the command line: a search with a
-learnable sinc, the derived genotype trained with the searched band edges frozen, then scored."""
+learnable sinc, the derived genotype trained with the searched band edges frozen, then scored.
+
+The commands run in subprocesses on one CPU device: on the suite's two fake CPU devices the raw search
+step's cross-device all-reduce sometimes never completes on this 2-core machine (XLA aborts after its
+40 s rendezvous timeout; the 2-D space does not hit it). This is open, see the README.
+"""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 
-from darts_jax import cli
 from darts_jax.engine.checkpoint import load_weights
 from darts_jax.spaces.raw.frontend import band_edges
 
@@ -13,11 +20,18 @@ RUN = ["--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2", "--lr", "
        "--quiet", "--workers", "2"]
 
 
-def test_search_derive_train_evaluate_score(tiny_corpus, tmp_path, capsys):
+def darts_jax(*args) -> str:
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    done = subprocess.run([sys.executable, "-m", "darts_jax", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_search_derive_train_evaluate_score(tiny_corpus, tmp_path):
     search_dir, train_dir = tmp_path / "search", tmp_path / "train"
-    assert cli.main(["search", *TINY, *RUN, "--data", str(tiny_corpus), "--workdir", str(search_dir),
-                     "--learnable-sinc", "--warmup-epochs", "0"]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Genotype(normal=[(")
+    out = darts_jax("search", *TINY, *RUN, "--data", str(tiny_corpus), "--workdir", str(search_dir),
+                    "--learnable-sinc", "--warmup-epochs", "0")
+    assert out.strip().splitlines()[-1].startswith("Genotype(normal=[(")
     config = json.loads((search_dir / "config.json").read_text())
     assert config["space"] == "raw" and config["model"]["learnable_sinc"] and config["warmup_epochs"] == 0
     assert config["optim"]["batch_size"] == 2 and config["arch_lr"] == 6e-4  # the authors' α/β optimiser
@@ -26,20 +40,19 @@ def test_search_derive_train_evaluate_score(tiny_corpus, tmp_path, capsys):
     initial_low, _ = band_edges("mel", 8)
     assert not np.allclose(learned_low, initial_low)  # the band edges moved
 
-    assert cli.main(["train", *TINY, *RUN, "--data", str(tiny_corpus), "--workdir", str(train_dir),
-                     "--genotype", str(search_dir / "genotype.json"), "--sinc-from", str(search_dir)]) == 0
+    darts_jax("train", *TINY, *RUN, "--data", str(tiny_corpus), "--workdir", str(train_dir),
+              "--genotype", str(search_dir / "genotype.json"), "--sinc-from", str(search_dir))
     model = json.loads((train_dir / "config.json").read_text())["model"]
     np.testing.assert_allclose(model["sinc_low_hz"], learned_low, rtol=1e-6)  # frozen copy of the search's
     assert json.loads((train_dir / "genotype.json").read_text()) == json.loads(
         (search_dir / "genotype.json").read_text())
     _, trained = load_weights(train_dir)
-    assert "sinc" not in trained["params"]["stem"]["frontend"]  # no band-edge parameters in training
+    assert "frontend" not in trained["params"]["stem"]  # a frozen sinc has no parameters in training
 
-    capsys.readouterr()
-    assert cli.main(["evaluate", "--workdir", str(train_dir), "--data", str(tiny_corpus), "--batch-size", "4"]) == 0
-    assert "EER" in capsys.readouterr().out
+    assert "EER" in darts_jax("evaluate", "--workdir", str(train_dir), "--data", str(tiny_corpus), "--batch-size", "4")
     lines = (train_dir / "scores-eval.txt").read_text().splitlines()
-    protocol = (tiny_corpus / "ASVspoof2019.LA.cm.eval.trl.txt").read_text().splitlines()
+    protocols = tiny_corpus / "ASVspoof2019_LA_cm_protocols"
+    protocol = (protocols / "ASVspoof2019.LA.cm.eval.trl.txt").read_text().splitlines()
     assert len(lines) == len(protocol)
     fields = [line.split() for line in lines]
     assert {f[2] for f in fields} == {"bonafide", "spoof"}

@@ -3,12 +3,11 @@ figures, the layer in both modes, and filter masking."""
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from darts_jax.spaces.raw.config import ModelConfig
-from darts_jax.spaces.raw.frontend import FrontEnd, sinc_filters
+from darts_jax.spaces.raw.frontend import FrontEnd, filter_keep_mask, sinc_filters
 
 
 def reference_points(scale, n_points, top=7900.0):
@@ -114,3 +113,9 @@ def test_masking_zeroes_one_run_of_filters_for_the_whole_batch():
     assert max(widths) <= 15 and len(set(widths)) > 5
     # Same key, same mask; evaluation never masks.
     np.testing.assert_array_equal(_apply(config, wave, True, key=3)[0], _apply(config, wave, True, key=3)[0])
+
+
+def test_a_narrow_bank_always_keeps_a_filter():
+    """Below 16 channels the width is drawn below C, so some filter survives every draw."""
+    keep = [np.asarray(filter_keep_mask(jax.random.key(k), 4)) for k in range(60)]
+    assert min(mask.sum() for mask in keep) >= 1 and min(mask.sum() for mask in keep) < 4
