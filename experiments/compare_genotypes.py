@@ -12,7 +12,8 @@ from pathlib import Path
 from darts_jax.engine.config import with_fields
 from darts_jax.spaces import get_space
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES, load_genotype, random_genotype
+from darts_jax.spaces.pcdarts2d.genotype import random_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import KNOWN_GENOTYPES, load_genotype
 from darts_jax.spaces.pcdarts2d.network import count_network_params
 from darts_jax.spoofing.pipeline import load_trained, run_train, score_corpus
 from darts_jax.tasks.train import TrainConfig

@@ -4,7 +4,7 @@ Inference code does not care whether weights were trained, so no training is spe
 genotype is test_pipeline's (pools, separable convs and a stride-2 skip connection).
 """
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import load_genotype
 from darts_jax.spaces.pcdarts2d.network import init_network
 from darts_jax.spoofing.export import export_model
 from darts_jax.tasks.train import TrainConfig

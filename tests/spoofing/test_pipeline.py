@@ -14,7 +14,7 @@ from darts_jax.data.protocols import load_partition
 from darts_jax.engine.checkpoint import CheckpointError
 from darts_jax.engine.config import with_fields
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import load_genotype
 from darts_jax.spoofing import pipeline
 from darts_jax.spoofing.export import load_model
 from darts_jax.spoofing.scores import cm_keys, read_cm_scores

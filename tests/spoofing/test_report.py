@@ -5,7 +5,7 @@ from scipy.stats import norm
 
 from darts_jax.spaces.pcdarts2d import plots
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
-from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES
+from darts_jax.spaces.pcdarts2d.genotype_text import KNOWN_GENOTYPES
 from darts_jax.spoofing import report
 from darts_jax.spoofing.metrics import compute_eer, evaluate_scores
 from darts_jax.spoofing.scores import AsvScores, cm_trials

@@ -14,7 +14,7 @@ import pytest
 
 from darts_jax import cli
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import load_genotype
 from darts_jax.spaces.pcdarts2d.network import DerivedNetwork
 from darts_jax.spoofing.export import load_model
 from darts_jax.spoofing.pytorch_import import variables_from_state_dict

@@ -12,7 +12,7 @@ from darts_jax.data.loader import Batch
 from darts_jax.engine.config import with_fields
 from darts_jax.spaces.pcdarts2d import SPACE
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import load_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import load_genotype
 from darts_jax.tasks.search import SearchConfig, search
 from darts_jax.tasks.train import TrainConfig, train
 from tests.step_traces import count_traces

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from darts_jax.spaces.pcdarts2d.genotype import CONCAT, Genotype
-from darts_jax.spaces.pcdarts2d.genotype import load_genotype as load_cell_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import load_genotype as load_cell_genotype
 from darts_jax.spaces.raw.config import PRIMITIVES
 
 KNOWN_GENOTYPES = {

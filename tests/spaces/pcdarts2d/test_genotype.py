@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
-from darts_jax.spaces.pcdarts2d.genotype import (ARCH_KEYS, KNOWN_GENOTYPES, Genotype, derive_genotype, load_genotype,
-                                parse_genotype, random_genotype, validate)
+from darts_jax.spaces.pcdarts2d.genotype import ARCH_KEYS, Genotype, derive_genotype, random_genotype, validate
+from darts_jax.spaces.pcdarts2d.genotype_text import KNOWN_GENOTYPES, load_genotype, parse_genotype
 
 # Spec Appendix, exactly as the authors' PyTorch code prints it.
 APPENDIX_LFCC = (

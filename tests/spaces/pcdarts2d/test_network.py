@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
-from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES, Genotype, load_genotype
+from darts_jax.spaces.pcdarts2d.genotype import Genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import KNOWN_GENOTYPES, load_genotype
 from darts_jax.spaces.pcdarts2d.network import DerivedCell, DerivedNetwork, count_network_params, init_network
 from darts_jax.spaces.pcdarts2d.skeleton import CellPlan
 

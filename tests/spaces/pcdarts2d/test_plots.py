@@ -8,7 +8,8 @@ from scipy.special import softmax
 
 from darts_jax.spaces.pcdarts2d import plots
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES
-from darts_jax.spaces.pcdarts2d.genotype import KNOWN_GENOTYPES, random_genotype
+from darts_jax.spaces.pcdarts2d.genotype import random_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import KNOWN_GENOTYPES
 from tests.figures import assert_png, fake_records
 
 # Node i's incoming β rows in the search log's layout, written out rather than taken from the code.

@@ -11,7 +11,7 @@ import pytest
 from darts_jax import cli
 from darts_jax.engine.state import count_params
 from darts_jax.spaces import get_space
-from darts_jax.spaces.pcdarts2d.genotype import parse_genotype
+from darts_jax.spaces.pcdarts2d.genotype_text import parse_genotype
 from darts_jax.spaces.raw import SPACE, ModelConfig
 from darts_jax.spaces.raw.genotype import KNOWN_GENOTYPES, load_genotype
 from darts_jax.spaces.raw.network import DerivedCell, DerivedNetwork
