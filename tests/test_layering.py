@@ -2,7 +2,8 @@
 the layers below it. The engine knows no search space and nothing of spoofing; data/ is a leaf.
 
 Layers, bottom up: data; engine; nn, relaxations; spaces; tasks; spoofing; the entry points (cli, demo,
-benchmark, plotting). Tasks never import a space: they are handed one as a record. Imports inside functions count too: they are dependencies all the same.
+benchmark, plotting). Tasks never import a space: they are handed one as a record. Imports inside
+functions count too: they are dependencies all the same.
 """
 import ast
 from pathlib import Path

@@ -133,7 +133,7 @@ def test_trim_finds_known_silence_boundaries():
     from darts_jax.data.audio import speech_bounds, trim_silence
 
     rng = np.random.default_rng(0)
-    rate, frame, pad = 16000, 320, 480  # 20 ms frames, 30 ms padding
+    rate, pad = 16000, 480  # 20 ms frames (320 samples), 30 ms padding
     lead, speech, trail = 8000, 16000, 4800  # 0.5 s, 1 s, 0.3 s: the tone starts and ends on frame edges
     t = np.arange(speech) / rate
     wave = np.concatenate([1e-4 * rng.standard_normal(lead), 0.5 * np.sin(2 * np.pi * 300 * t),

@@ -141,7 +141,8 @@ def _asvspoof2021_folder(root, track, trials, extra_audio=()):
         utt_id = f"{track}_E_{1000000 + i}"
         shutil.copy(utt.path, flac / f"{utt_id}.flac")
         key, attack = ("bonafide", "-") if utt.label == 1 else ("spoof", utt.attack)
-        lines.append(f"LA_0001 {utt_id} nocodec asvspoof {attack} {key} notrim eval" + (" - - - -" if track == "DF" else ""))
+        vocoder = " - - - -" if track == "DF" else ""
+        lines.append(f"LA_0001 {utt_id} nocodec asvspoof {attack} {key} notrim eval{vocoder}")
     for utt_id in extra_audio:
         shutil.copy(trials[0].path, flac / f"{utt_id}.flac")
     keys = root / "keys" / track / "CM" / "trial_metadata.txt"
