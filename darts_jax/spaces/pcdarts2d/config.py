@@ -44,22 +44,27 @@ class ModelConfig:
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
             raise ValueError(f"frontend: {self.frontend!r} is not one of {', '.join(FRONTENDS)}")
-        if self.layers < 1:
-            raise ValueError(f"layers: {self.layers} must be at least 1")
-        if self.init_channels < 2 or self.init_channels % 2:
-            raise ValueError(f"init_channels: {self.init_channels} must be an even number >= 2")
-        if self.partial_k < 1 or self.init_channels % self.partial_k:
-            raise ValueError(
-                f"partial_k: {self.partial_k} must be >= 1 and divide init_channels ({self.init_channels})")
-        unknown = [p for p in self.primitives if p not in PRIMITIVES]
-        if unknown:
-            raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(PRIMITIVES)}")
-        if not set(self.primitives) - {"none"}:
-            raise ValueError("primitives: needs at least one operation other than 'none'")
+        check_cell_fields(self, PRIMITIVES)
         if self.max_skips is not None and not 0 <= self.max_skips <= 8:
             raise ValueError(f"max_skips: {self.max_skips} must be between 0 and the 8 edges of a cell")
         if self.depthwise not in ("auto", "grouped", "dense"):
             raise ValueError(f"depthwise: {self.depthwise!r} must be auto, grouped or dense")
+
+
+def check_cell_fields(config, known_primitives) -> None:
+    """The checks every PC-DARTS cell config needs (the raw space's too): size, K, primitives."""
+    if config.layers < 1:
+        raise ValueError(f"layers: {config.layers} must be at least 1")
+    if config.init_channels < 2 or config.init_channels % 2:
+        raise ValueError(f"init_channels: {config.init_channels} must be an even number >= 2")
+    if config.partial_k < 1 or config.init_channels % config.partial_k:
+        raise ValueError(
+            f"partial_k: {config.partial_k} must be >= 1 and divide init_channels ({config.init_channels})")
+    unknown = [p for p in config.primitives if p not in known_primitives]
+    if unknown:
+        raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(known_primitives)}")
+    if not set(config.primitives) - {"none"}:
+        raise ValueError("primitives: needs at least one operation other than 'none'")
 
 
 SHAPE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)

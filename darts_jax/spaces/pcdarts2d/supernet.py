@@ -103,6 +103,31 @@ class MixedOpGroup(nn.Module):
         return mixed, bypass if self.stride == 1 else max_pool_2x2_ceil(bypass)
 
 
+def mix_cell(states: list, group, edge_weights_E, partial_k: int) -> list:
+    """The 4 intermediate nodes of a PC-DARTS search cell from its 2 input `states`, appended to them.
+
+    `group(source, edges)` runs the mixed ops of every edge leaving state `source` (rows `edges` of α/β)
+    and returns their weighted op sums (..., edges, C/K) and the bypassed channels (None when K = 1).
+    Node i sums its incoming edges weighted by β, then (K > 1) shuffles the op sums with the bypass.
+    Shared by the 2-D space and the raw 1-D space, whose cells differ only in their ops.
+    """
+    op_sums, bypass_sums = [0.0] * NUM_NODES, [0.0] * NUM_NODES
+    # Sources in order: once source i + 1 is processed, node i has all its inputs.
+    for source in range(NUM_NODES + 1):
+        nodes = range(max(source - 1, 0), NUM_NODES)
+        edges = [EDGE_STARTS[node] + source for node in nodes]
+        mixed, bypass = group(source, edges)
+        for e, (node, edge) in enumerate(zip(nodes, edges)):
+            op_sums[node] = op_sums[node] + edge_weights_E[edge] * mixed[..., e, :]
+            if bypass is not None:
+                bypass_sums[node] = bypass_sums[node] + edge_weights_E[edge] * bypass
+        if source >= 1:
+            node = source - 1
+            states.append(op_sums[node] if partial_k == 1 else
+                          channel_shuffle(jnp.concatenate([op_sums[node], bypass_sums[node]], -1), partial_k))
+    return states[2:]
+
+
 class SearchCell(nn.Module):
     plan: CellPlan
     primitives: Sequence[str]
@@ -117,25 +142,13 @@ class SearchCell(nn.Module):
         else:
             s0 = ReLUConvBN(channels, False)(s0, train)
         states = [s0, ReLUConvBN(channels, False)(s1, train)]
-        op_sums, bypass_sums = [0.0] * NUM_NODES, [0.0] * NUM_NODES
-        # Sources in order: once source i + 1 is processed, node i has all its inputs.
-        for source in range(NUM_NODES + 1):
-            nodes = range(max(source - 1, 0), NUM_NODES)
-            edges = [EDGE_STARTS[node] + source for node in nodes]
+
+        def group(source, edges):
             stride = 2 if self.plan.reduction and source < 2 else 1
-            mixed, bypass = MixedOpGroup(self.primitives, channels // k, stride, len(edges), k, self.depthwise)(
+            return MixedOpGroup(self.primitives, channels // k, stride, len(edges), k, self.depthwise)(
                 states[source], op_weights_ExO[np.array(edges)], train)
-            for e, (node, edge) in enumerate(zip(nodes, edges)):
-                op_sums[node] = op_sums[node] + edge_weights_E[edge] * mixed[..., e, :]
-                if bypass is not None:
-                    bypass_sums[node] = bypass_sums[node] + edge_weights_E[edge] * bypass
-            if source >= 1:
-                node = source - 1
-                if k == 1:
-                    states.append(op_sums[node])
-                else:
-                    states.append(channel_shuffle(jnp.concatenate([op_sums[node], bypass_sums[node]], -1), k))
-        return jnp.concatenate(states[2:], axis=-1)
+
+        return jnp.concatenate(mix_cell(states, group, edge_weights_E, k), axis=-1)
 
 
 class SearchNetwork(nn.Module):

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from darts_jax.data.audio import SAMPLE_RATE
+from darts_jax.spaces.pcdarts2d.config import check_cell_fields
 
 PRIMITIVES = (
     "none",
@@ -62,18 +63,7 @@ class ModelConfig:
             raise ValueError(f"frontend: {self.frontend!r} is not one of {', '.join(FRONTENDS)} (the raw space)")
         if self.sinc_scale not in SINC_SCALES:
             raise ValueError(f"sinc_scale: {self.sinc_scale!r} is not one of {', '.join(SINC_SCALES)}")
-        if self.layers < 1:
-            raise ValueError(f"layers: {self.layers} must be at least 1")
-        if self.init_channels < 2 or self.init_channels % 2:
-            raise ValueError(f"init_channels: {self.init_channels} must be an even number >= 2")
-        if self.partial_k < 1 or self.init_channels % self.partial_k:
-            raise ValueError(
-                f"partial_k: {self.partial_k} must be >= 1 and divide init_channels ({self.init_channels})")
-        unknown = [p for p in self.primitives if p not in PRIMITIVES]
-        if unknown:
-            raise ValueError(f"primitives: unknown {unknown}; known are {', '.join(PRIMITIVES)}")
-        if not set(self.primitives) - {"none"}:
-            raise ValueError("primitives: needs at least one operation other than 'none'")
+        check_cell_fields(self, PRIMITIVES)
         for name in ("gru_hidden", "gru_layers", "embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: {getattr(self, name)} must be at least 1")

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darts_jax.nn.layers import BatchNorm, channel_shuffle
-from darts_jax.spaces.pcdarts2d.supernet import EDGE_STARTS, NUM_NODES, cell_weights, init_arch
+from darts_jax.nn.layers import BatchNorm
+from darts_jax.spaces.pcdarts2d.supernet import cell_weights, init_arch, mix_cell
 from darts_jax.spaces.raw.config import ModelConfig
 from darts_jax.spaces.raw.operations import POOLS, Preprocess, conv_op, max_pool
 from darts_jax.spaces.raw.skeleton import CellPlan, Stem, cells, head, init_raw_variables
@@ -60,24 +60,12 @@ class SearchCell(nn.Module):
     def __call__(self, s0, s1, op_weights_ExO, edge_weights_E, train: bool):
         channels, k = self.plan.channels, self.partial_k
         states = [Preprocess(channels, halve=True)(s0, train), Preprocess(channels, halve=False)(s1, train)]
-        op_sums, bypass_sums = [0.0] * NUM_NODES, [0.0] * NUM_NODES
-        # Sources in order: once source i + 1 is processed, node i has all its inputs.
-        for source in range(NUM_NODES + 1):
-            nodes = range(max(source - 1, 0), NUM_NODES)
-            edges = [EDGE_STARTS[node] + source for node in nodes]
-            mixed, bypass = MixedOpGroup(self.primitives, channels // k, len(edges), k)(
+
+        def group(source, edges):
+            return MixedOpGroup(self.primitives, channels // k, len(edges), k)(
                 states[source], op_weights_ExO[np.array(edges)], train)
-            for e, (node, edge) in enumerate(zip(nodes, edges)):
-                op_sums[node] = op_sums[node] + edge_weights_E[edge] * mixed[..., e, :]
-                if bypass is not None:
-                    bypass_sums[node] = bypass_sums[node] + edge_weights_E[edge] * bypass
-            if source >= 1:
-                node = source - 1
-                if k == 1:
-                    states.append(op_sums[node])
-                else:
-                    states.append(channel_shuffle(jnp.concatenate([op_sums[node], bypass_sums[node]], -1), k))
-        return max_pool(jnp.concatenate(states[2:], axis=-1), 2)
+
+        return max_pool(jnp.concatenate(mix_cell(states, group, edge_weights_E, k), axis=-1), 2)
 
 
 class SearchNetwork(nn.Module):
