@@ -79,8 +79,8 @@ def load_run_config(cls, path: str | Path):
     task = cls.__name__.removesuffix("Config").lower()
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        data = None  # load_json names the line
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
     if isinstance(data, dict):
         foreign = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if foreign:
@@ -89,7 +89,8 @@ def load_run_config(cls, path: str | Path):
                                  "; to train a searched genotype, pass --genotype WORKDIR/genotype.json to "
                                  "`darts-jax train`" if "warmup_epochs" in foreign else ""))
     space_name = data.get("space", "pcdarts") if isinstance(data, dict) else "pcdarts"
-    return config_lib.load_json(cls, path, {"model": get_space(space_name).config_type})
+    # One read: the same JSON, already parsed, builds the config (from_dict names a bad field).
+    return config_lib.from_dict(cls, data, str(path), {"model": get_space(space_name).config_type})
 
 
 
