@@ -30,6 +30,7 @@ from darts_jax.spoofing.portable import export_stablehlo
 from darts_jax.spoofing.scores import check_writable, read_asv_scores, write_scores
 from darts_jax.tasks import common, evaluate
 from darts_jax.tasks.search import SearchConfig, search
+from darts_jax.tasks.seed_search import SeedSearchConfig, search_seeds
 from darts_jax.tasks.train import TrainConfig, init_train_state, train
 
 ASV_SCORES = "ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{partition}.gi.trl.scores.txt"
@@ -93,6 +94,17 @@ def run_search(config: SearchConfig, data_dir, workdir, *, restart=False, monito
                                                 **_host_loader_options(config.model, workers))
     return search(get_space(config.space), config, weight_loader, arch_loader, workdir, restart=restart,
                   quiet=quiet, **_dev(data_dir, config.model, config.optim.batch_size, workers, monitor_dev))
+
+
+def run_seed_searches(config: SeedSearchConfig, data_dir, workdir, *, restart=False, quiet=False,
+                      workers: int = 4) -> list[common.TaskResult]:
+    """`run_search` for every seed of `config` at once, stacked in one program (tasks.seed_search)."""
+    refuse_bad_audio(data_dir, ("train",), workers)
+    per_host = parallel.check_global_batch(config.search.optim.batch_size)
+    pairs = [search_loaders(data_dir, per_host, seed=seed, **_host_loader_options(config.search.model, workers))
+             for seed in config.seeds]
+    return search_seeds(get_space(config.search.space), config, [w for w, _ in pairs], [a for _, a in pairs],
+                        workdir, restart=restart, quiet=quiet)
 
 
 def run_train(config: TrainConfig, data_dir, workdir, *, restart=False, monitor_dev=True, quiet=False,
