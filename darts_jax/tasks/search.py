@@ -3,11 +3,17 @@
 A search step is `arch_step` (α/β on an architecture-half batch, skipped during warm-up) followed by
 `weight_step` (weights on a weight-half batch, with the updated α/β), as the authors order them; the two
 are compiled separately, which halves compile time. Defaults are the authors' (spec §5.2).
+
+`relaxation` picks how the op weights are drawn: DARTS' softmax (the default, the authors'), or a Gumbel
+sampler (GDAS, SNAS, ...; darts_jax.relaxations.gumbel), drawn anew in every weight and α/β step from
+keys of the step, at the τ of the epoch, which the driver derives from the state's step counter, so a
+resumed run continues the schedule. The genotype is derived from α as in DARTS.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,11 +27,13 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
 from darts_jax.engine.steps import global_loss, gradient_step
-from darts_jax.relaxations import beta_decay
+from darts_jax.relaxations import PRESETS, SamplerConfig, beta_decay
 from darts_jax.tasks import common, diagnostics, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
 PROVISIONAL_GENOTYPE = "genotype.provisional.json"
+# Salts of the Gumbel draws' per-step keys, after the tasks' own (darts_jax.tasks.common).
+GUMBEL_ARCH, GUMBEL_WEIGHTS, GUMBEL_UNROLLED = range(MASK_UNROLLED + 1, MASK_UNROLLED + 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +54,12 @@ class SearchConfig:
     # Collapse remedy (β-DARTS): arch loss + w·beta_decay(α), w rising linearly from 0 after warm-up to
     # `beta_decay` at the last epoch; 0 (the authors') is off.
     beta_decay: float = 0.0
+    relaxation: SamplerConfig = SamplerConfig()
+
+    @property
+    def sampled(self) -> bool:
+        """Anything but DARTS' softmax at τ = 1, whose program stays exactly the authors'."""
+        return self.relaxation.resolved != PRESETS["darts"]
 
     def __post_init__(self):
         if not 0 <= self.warmup_epochs < self.loop.epochs:
@@ -71,11 +85,22 @@ def init_search_state(space: SearchSpace, config: SearchConfig) -> SearchState:
         key=run_key_data(config.loop.seed))
 
 
-def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key):
-    """Loss of the supernet in train mode and (its updated BatchNorm statistics, logits)."""
+def check_sampler_support(space: SearchSpace, config: SearchConfig) -> None:
+    """Refuses a sampled search on a space whose supernet takes no `sampler` (see engine.space)."""
+    if config.sampled and "sampler" not in inspect.signature(space.supernet(config.model).__call__).parameters:
+        raise ValueError(f"sampler (--sampler): {config.relaxation.sampler!r} needs a supernet that draws its op "
+                         f"weights; space {space.name!r} only has the softmax relaxation (use --sampler darts)")
+
+
+def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key, gumbel_key=None, tau=1.0):
+    """Loss of the supernet in train mode and (its updated BatchNorm statistics, logits); with a
+    `gumbel_key` (a sampled search), the op weights are drawn from it at temperature `tau`, without one
+    they are softmax(α)."""
+    sampling = {} if gumbel_key is None else {"sampler": config.relaxation, "tau": tau}
+    rngs = {"mask": mask_key} if gumbel_key is None else {"mask": mask_key, "gumbel": gumbel_key}
     logits, updates = space.supernet(config.model).apply(
         {"params": params, "batch_stats": batch_stats}, batch["inputs"], arch, train=True,
-        mutable=["batch_stats"], rngs={"mask": mask_key})
+        mutable=["batch_stats"], rngs=rngs, **sampling)
     loss = global_loss(space.loss_terms, logits, batch["label"], config.optim.class_weights)
     return loss, (updates["batch_stats"], logits)
 
@@ -86,19 +111,25 @@ def beta_decay_weight(config: SearchConfig, epoch: int) -> float:
     return config.beta_decay * max(0, epoch - config.warmup_epochs + 1) / searched
 
 
-def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, *, space: SearchSpace,
+def _gumbel_key(state: SearchState, config: SearchConfig, salt: int):
+    """The step's key for the op weights' draw, None in a softmax search (whose program is unchanged)."""
+    return step_key(state, salt) if config.sampled else None
+
+
+def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, tau=1.0, *, space: SearchSpace,
               config: SearchConfig):
     """One α/β update on the architecture half, first order or (config.unrolled) second order.
 
     The second-order gradient differentiates exactly, with autodiff, through one virtual weight step
     w' = w - lr·(∇w L_train + wd·w), where DARTS approximates it with finite differences.
     `weight_batch` is only read when unrolled; `reg_weight` (a scalar, so it never recompiles) weighs
-    β-DARTS' regulariser.
+    β-DARTS' regulariser; `tau` (a scalar too) is a sampled search's temperature.
     """
-    mask_key = step_key(state, MASK_ARCH)
+    mask_key, gumbel_key = step_key(state, MASK_ARCH), _gumbel_key(state, config, GUMBEL_ARCH)
 
     def val_loss(arch, params):
-        loss, aux = _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key)
+        loss, aux = _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key, gumbel_key,
+                                   tau)
         if config.beta_decay:  # static: with the remedy off the program is the authors' exactly
             # Every device adds its share of the term; the shares sum to the global batch's loss.
             loss = loss + reg_weight * beta_decay(arch) / collectives.device_count()
@@ -107,7 +138,7 @@ def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, 
     if config.unrolled:
         def train_loss(params, arch):
             return _supernet_loss(space, config, params, state.batch_stats, arch, weight_batch,
-                                  step_key(state, MASK_UNROLLED))[0]
+                                  step_key(state, MASK_UNROLLED), _gumbel_key(state, config, GUMBEL_UNROLLED), tau)[0]
 
         def loss_fn(arch):
             grads_w = collectives.global_sum(jax.grad(train_loss)(state.params, arch))
@@ -124,11 +155,12 @@ def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, 
     return state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats), metrics
 
 
-def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: SearchConfig):
-    """One weight update of the supernet with the current α/β; advances the step."""
+def weight_step(state: SearchState, batch, lr, tau=1.0, *, space: SearchSpace, config: SearchConfig):
+    """One weight update of the supernet with the current α/β (sampled at `tau` in a sampled search);
+    advances the step."""
     def loss_fn(params):
         return _supernet_loss(space, config, params, state.batch_stats, state.arch, batch,
-                              step_key(state, MASK_WEIGHTS))
+                              step_key(state, MASK_WEIGHTS), _gumbel_key(state, config, GUMBEL_WEIGHTS), tau)
 
     params, opt_w, batch_stats, metrics = gradient_step(loss_fn, state.params, state.opt_w,
                                                         weight_optimizer(config.optim), lr, batch["label"])
@@ -137,8 +169,8 @@ def weight_step(state: SearchState, batch, lr, *, space: SearchSpace, config: Se
 
 @dataclasses.dataclass(frozen=True)
 class SearchSteps:
-    arch_step: Callable  # (state, arch_batch, weight_batch, lr, reg_weight) -> (state, metrics)
-    weight_step: Callable  # (state, weight_batch, lr) -> (state, metrics)
+    arch_step: Callable  # (state, arch_batch, weight_batch, lr, reg_weight, tau) -> (state, metrics)
+    weight_step: Callable  # (state, weight_batch, lr, tau) -> (state, metrics)
     eval_step: Callable  # (params, batch_stats, arch, batch) -> outputs
     devices: list
 
@@ -146,8 +178,8 @@ class SearchSteps:
 def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> SearchSteps:
     static = dict(space=space, config=config)
     return SearchSteps(
-        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None, None)),
-        weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None)),
+        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None, None, None)),
+        weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None, None)),
         eval_step=evaluate.compile_eval_step(space, config.model, None, devices),
         devices=devices)
 
@@ -155,7 +187,8 @@ def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> S
 @functools.lru_cache(maxsize=8)
 def _compiled_hvp(space: SearchSpace, config: SearchConfig):
     """(arch, vector, params, batch_stats, batch) -> H·vector of the validation loss w.r.t. α/β, jitted once
-    per architecture and loss settings (runs of another length share it)."""
+    per architecture and loss settings (runs of another length share it). The loss is the softmax
+    relaxation's in sampled searches too: a loss drawn anew at every call has no Hessian to iterate on."""
     mask_key = jax.random.key(0)  # one mask for every epoch, so that the epochs compare
 
     def val_loss(arch, params, batch_stats, batch):
@@ -193,21 +226,26 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
     """
     devices = devices or parallel.local_devices()
     parallel.check_global_batch(config.optim.batch_size)
+    check_sampler_support(space, config)
     log = RunLog(workdir, quiet)
+    if config.sampled:
+        log.say(f"sampler {config.relaxation.describe()}")
     compiled = compile_search_steps(space, config, devices)
     epoch_steps = driver.steps_per_epoch(config.loop, weight_loader)
 
     def step_fn(device_state, epoch, iterators):
         lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
+        tau = config.relaxation.tau(epoch, config.loop.epochs)
         weight_batch = common.device_batch(iterators["weights"], devices)
         metrics = {}
         if epoch >= config.warmup_epochs:
             arch_batch = common.device_batch(iterators["arch"], devices)
             device_state, arch_metrics = compiled.arch_step(device_state, arch_batch, weight_batch, lr,
-                                                            beta_decay_weight(config, epoch))
+                                                            beta_decay_weight(config, epoch), tau)
             metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
-        device_state, weight_metrics = compiled.weight_step(device_state, weight_batch, lr)
-        return device_state, {**metrics, **weight_metrics, "lr": np.full(len(devices), lr)}
+        device_state, weight_metrics = compiled.weight_step(device_state, weight_batch, lr, tau)
+        sampled = {"tau": np.full(len(devices), tau)} if config.sampled else {}
+        return device_state, {**metrics, **weight_metrics, "lr": np.full(len(devices), lr), **sampled}
 
     def derive(state):
         return space.derive_genotype(state.arch, config.model)

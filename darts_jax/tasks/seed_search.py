@@ -25,7 +25,8 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState
 from darts_jax.tasks import common, evaluate
-from darts_jax.tasks.search import SearchConfig, arch_step, beta_decay_weight, init_search_state, weight_step
+from darts_jax.tasks.search import (SearchConfig, arch_step, beta_decay_weight, check_sampler_support,
+                                    init_search_state, weight_step)
 
 # vmap's axes of a stacked SearchState: the step counter is shared, every other leaf has a seed axis.
 SEED_AXES = SearchState(step=None, params=0, batch_stats=0, arch=0, opt_w=0, opt_a=0, key=0)
@@ -83,10 +84,13 @@ def _for_seed(search: SearchConfig, seed: int) -> SearchConfig:
 
 def compile_seed_steps(space: SearchSpace, config: SearchConfig, devices):
     static = dict(space=space, config=config)
-    arch = jax.vmap(parallel.bind(arch_step, **static), in_axes=(SEED_AXES, 0, 0, None, None),
+    # Every seed draws its own Gumbel noise from its own key; the learning rate, β-DARTS weight and τ are shared.
+    arch = jax.vmap(parallel.bind(arch_step, **static), in_axes=(SEED_AXES, 0, 0, None, None, None),
                     out_axes=(SEED_AXES, 0))
-    weight = jax.vmap(parallel.bind(weight_step, **static), in_axes=(SEED_AXES, 0, None), out_axes=(SEED_AXES, 0))
-    return (parallel.pmap(arch, devices, (0, 0, 0, None, None)), parallel.pmap(weight, devices, (0, 0, None)))
+    weight = jax.vmap(parallel.bind(weight_step, **static), in_axes=(SEED_AXES, 0, None, None),
+                      out_axes=(SEED_AXES, 0))
+    return (parallel.pmap(arch, devices, (0, 0, 0, None, None, None)),
+            parallel.pmap(weight, devices, (0, 0, None, None)))
 
 
 def _stacked_device_batch(iterator, devices) -> dict:
@@ -112,6 +116,7 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
     search_config, seeds = config.search, config.seeds
     devices = devices or parallel.local_devices()
     parallel.check_global_batch(search_config.optim.batch_size)
+    check_sampler_support(space, search_config)
     log = RunLog(workdir, quiet)
     arch_fn, weight_fn = compile_seed_steps(space, search_config, devices)
     weights, archs = StackedLoaders(weight_loaders), StackedLoaders(arch_loaders)
@@ -119,14 +124,15 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
 
     def step_fn(device_state, epoch, iterators):
         lr = cosine_lr(epoch, search_config.loop.epochs, search_config.optim.lr, search_config.optim.lr_min)
+        tau = search_config.relaxation.tau(epoch, search_config.loop.epochs)
         weight_batch = _stacked_device_batch(iterators["weights"], devices)
         metrics = {}
         if epoch >= search_config.warmup_epochs:
             arch_batch = _stacked_device_batch(iterators["arch"], devices)
             device_state, arch_metrics = arch_fn(device_state, arch_batch, weight_batch, lr,
-                                                 beta_decay_weight(search_config, epoch))
+                                                 beta_decay_weight(search_config, epoch), tau)
             metrics = {f"arch_{k}": v for k, v in _per_seed_metrics(arch_metrics, seeds).items()}
-        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr)
+        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr, tau)
         return device_state, {**metrics, **_per_seed_metrics(weight_metrics, seeds), "lr": np.full(len(devices), lr)}
 
     def genotypes(state) -> dict:

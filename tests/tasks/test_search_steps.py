@@ -1,4 +1,5 @@
-"""Search steps: one device against two, one trace per step function, the unrolled α-gradient.
+"""Search steps: one device against two, one trace per step function, the unrolled α-gradient; a GDAS
+search resumed bit for bit along its temperature schedule, and the sampler's command-line settings.
 
 Compiling is what these tests cost, so the network is one reduction cell with four primitives (a pool,
 the strided skip, a separable conv; 'none' is free) and each step function is compiled once per module.
@@ -6,6 +7,7 @@ the strided skip, a separable conv; 'none' is free) and each step function is co
 import contextlib
 import dataclasses
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -13,11 +15,13 @@ import numpy as np
 import optax
 import pytest
 
+from darts_jax import cli
 from darts_jax.data.loader import Batch
 from darts_jax.engine import parallel
 from darts_jax.engine.config import with_fields
 from darts_jax.engine.losses import weighted_cross_entropy
 from darts_jax.nn import frontends
+from darts_jax.relaxations import SamplerConfig
 from darts_jax.spaces.pcdarts2d import SPACE
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spaces.pcdarts2d.supernet import SearchNetwork
@@ -25,6 +29,7 @@ from darts_jax.tasks import search as steps
 from darts_jax.tasks.evaluate import batch_arrays
 from darts_jax.tasks.search import SearchConfig, init_search_state
 from tests.step_traces import count_traces
+from tests.tasks.test_loops import InMemoryLoader
 
 TINY = ModelConfig(layers=1, init_channels=4, num_samples=2048,
                    primitives=("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"))
@@ -93,8 +98,8 @@ def float64_runs(host_state):
             for (weight_batch, arch_batch), lr in zip(batches, STEP_LRS):
                 weight_batch = parallel.shard_batch(batch_arrays(weight_batch), count)
                 state, arch_metrics = compiled.arch_step(state, parallel.shard_batch(batch_arrays(arch_batch), count),
-                                                         weight_batch, lr, 0.0)
-                state, weight_metrics = compiled.weight_step(state, weight_batch, lr)
+                                                         weight_batch, lr, 0.0, 1.0)
+                state, weight_metrics = compiled.weight_step(state, weight_batch, lr, 1.0)
                 metrics = {**{f"arch_{k}": v for k, v in arch_metrics.items()}, **weight_metrics}
                 history.append((jax.device_get(state), jax.device_get(metrics)))
             runs[count] = {"history": history, "traces": traces}
@@ -176,3 +181,57 @@ def test_unrolled_arch_gradient_matches_finite_differences(host_state):
     np.testing.assert_allclose(exact, unrolled, rtol=1e-6, atol=1e-10)
     # The virtual step must matter at this learning rate, or the check above could not tell the orders apart.
     assert np.max(np.abs(unrolled - first_order)) > 100 * (1e-6 * np.max(np.abs(unrolled)) + 1e-10)
+
+
+# ------------------------------------------------------------------------------ sampled (Gumbel) search
+
+def _read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _gdas_search(workdir, epochs):
+    config = with_fields(SearchConfig(model=TINY), batch_size=len(LABELS), epochs=epochs, warmup_epochs=0,
+                         steps_per_epoch=2, log_every=1, checkpoint_every=100, hessian_every=0, sampler="gdas",
+                         tau_end=1.0)
+    loaders = [InMemoryLoader([_batch(np.random.default_rng(seed + i), LABELS, np.float32) for i in range(2)], 2)
+               for seed in (0, 10)]
+    return steps.search(SPACE, config, *loaders, workdir, quiet=True)
+
+
+def test_a_resumed_gdas_search_is_bit_identical_and_continues_the_schedule(tmp_path):
+    straight = _gdas_search(tmp_path / "straight", 3)
+    _gdas_search(tmp_path / "resumed", 1)
+    resumed = _gdas_search(tmp_path / "resumed", 3)  # a longer run from the first one's checkpoint
+    jax.tree.map(np.testing.assert_array_equal, straight.state, resumed.state)
+    records = {name: _read_jsonl(tmp_path / name / "metrics.jsonl") for name in ("straight", "resumed")}
+    keys = ("step", "loss", "arch_loss", "tau")
+    assert [[r[k] for k in keys] for r in records["straight"]] == [[r[k] for k in keys] for r in records["resumed"]]
+    # τ falls linearly from 10 to tau_end = 1 over the 3 epochs (GDAS' rule), read from the state's step.
+    np.testing.assert_allclose([r["tau"] for r in records["straight"]], np.repeat([10.0, 5.5, 1.0], 2))
+    assert not np.array_equal(straight.state.arch["alphas_reduce"], init_search_state(
+        SPACE, SearchConfig(model=TINY)).arch["alphas_reduce"])
+
+
+def test_the_search_command_line_sets_the_sampler_and_refuses_what_it_cannot_run(tmp_path):
+    def config(*flags):
+        args = cli.build_parser().parse_args(["search", "--data", "LA", "--workdir", str(tmp_path / "run"), *flags])
+        return cli._run_config(SearchConfig, args)
+
+    assert config().relaxation.resolved == ("softmax", 1, "constant", 1.0, 1.0) and not config().sampled
+    gdas = config("--sampler", "gdas", "--tau-end", "0.5")
+    assert gdas.relaxation.resolved == ("gumbel_st", 1, "linear", 10.0, 0.5) and gdas.sampled
+    assert config("--sampler", "gumbel_rao").relaxation.resolved == ("gumbel_rao", 15, "constant", 10.0, 10.0)
+    assert config("--sampler", "gumbel_st_mc", "--sampler-samples", "5", "--per-example-sample").relaxation == \
+        SamplerConfig("gumbel_st_mc", sampler_samples=5, per_example_sample=True)
+    with pytest.raises(ValueError, match=r"sampler_samples \(--sampler-samples\)"):
+        config("--sampler", "gdas", "--sampler-samples", "3")
+    # A space whose supernet draws nothing is refused by name before anything compiles.
+    softmax_only = dataclasses.replace(SPACE, name="softmax-only", supernet=lambda model: _SoftmaxOnlySupernet())
+    with pytest.raises(ValueError, match="space 'softmax-only' only has the softmax relaxation"):
+        steps.check_sampler_support(softmax_only, gdas)
+    steps.check_sampler_support(softmax_only, config())
+
+
+class _SoftmaxOnlySupernet:
+    def __call__(self, inputs, arch, train):
+        raise AssertionError("never built")

@@ -1,17 +1,23 @@
 """The PC-DARTS search supernet (spec §2): partial-channel mixed ops, cells and the network.
 
 Architecture parameters never live in the Flax params: they are a pytree of their own, passed to
-`apply` as an argument, so weights and architecture keep separate optimiser states.
+`apply` as an argument, so weights and architecture keep separate optimiser states. `apply` also takes a
+`sampler` (darts_jax.relaxations.SamplerConfig) and its temperature `tau`: the op weights are then drawn
+from the 'gumbel' RNG, one draw per cell kind and forward pass (or per example). When the draw is hard
+and shared by the batch (GDAS' `gumbel_st`), an op that no edge of a group selected is not computed
+(except on CPU: `skips_unselected_ops`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+import collections
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from darts_jax.engine import collectives
 from darts_jax.engine.state import count_params
 from darts_jax.nn.layers import (
     BatchNorm,
@@ -19,7 +25,7 @@ from darts_jax.nn.layers import (
     init_variables,
     max_pool_2x2_ceil,
 )
-from darts_jax.relaxations import edge_weights, softmax_weights
+from darts_jax.relaxations import SamplerConfig, edge_weights, sample_arch_weights, softmax_weights
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spaces.pcdarts2d.genotype import (
     ARCH_KEYS,
@@ -58,10 +64,117 @@ def init_arch(key, num_ops: int) -> dict:
     return {name: 1e-3 * jax.random.normal(k, shapes[name]) for name, k in zip(ARCH_KEYS, keys)}
 
 
-def cell_weights(arch: dict, kind: str):
-    """(op weights 14 x ops, edge weights 14) of the 'normal' or 'reduce' cell."""
-    return (softmax_weights(None, arch[f"alphas_{kind}"]),
-            edge_weights(arch[f"betas_{kind}"], NODE_BOUNDS))
+def cell_weights(arch: dict, kind: str, sampler: SamplerConfig | None = None, key=None, tau=1.0,
+                 batch_size: int | None = None):
+    """(op weights 14 x ops, edge weights 14) of the 'normal' or 'reduce' cell: softmax(α) without a
+    `sampler`, else drawn with `key` at temperature `tau` (per example: batch_size x 14 x ops).
+    β stays a softmax in every mode: GDAS and SNAS sample ops, and PC-DARTS' edge normalisation is not theirs.
+    """
+    alphas = arch[f"alphas_{kind}"]
+    if sampler is None:
+        op_weights = softmax_weights(None, alphas)
+    else:
+        op_weights = sample_arch_weights(key, alphas, tau, sampler.mode, sampler.num_samples,
+                                         batch_size if sampler.per_example_sample else None)
+    return op_weights, edge_weights(arch[f"betas_{kind}"], NODE_BOUNDS)
+
+
+def sampled_cell_weights(module: nn.Module, arch: dict, sampler: SamplerConfig | None, tau, batch_size: int) -> dict:
+    """{kind: cell_weights} of both cell kinds, each kind with its own draw from `module`'s 'gumbel' RNG
+    (shared by every cell of that kind, as GDAS). Per-example draws differ across devices too."""
+    if sampler is None or sampler.mode == "softmax":
+        return {kind: cell_weights(arch, kind, sampler, None, tau) for kind in ("normal", "reduce")}
+    weights = {}
+    for kind in ("normal", "reduce"):
+        key = module.make_rng("gumbel")
+        if sampler.per_example_sample and collectives.axis_name() is not None:
+            key = jax.random.fold_in(key, jax.lax.axis_index(collectives.axis_name()))
+        weights[kind] = cell_weights(arch, kind, sampler, key, tau, batch_size)
+    return weights
+
+
+def skips_unselected_ops(sampler: SamplerConfig | None) -> bool:
+    """Whether a forward under `sampler` leaves out the ops that no edge selected: for hard draws shared by
+    the batch, and not on XLA:CPU, where the gradient through the branches ran slower than computing every
+    op (one group of 4 edges at 32 channels: 440 vs 55 ms; the 4-layer, 8-channel search step: 633 vs
+    641 ms, no gain); there every op runs and feeds only the edges that selected it: the same numbers."""
+    return sampler is not None and sampler.skips_unselected_ops and jax.default_backend() != "cpu"
+
+
+def op_child_names(primitives: Sequence[str], class_of: Callable[[str], str | None]) -> dict:
+    """{primitive: the name linen would give its module}: Class_n, counted per class in primitive order.
+
+    Given explicitly because an op run in a branch is built outside its group's naming, and the parameter
+    tree must not depend on whether ops may be skipped. `class_of(primitive)` is None for parameter-free ops.
+    """
+    counts, names = collections.Counter(), {}
+    for name in primitives:
+        cls = class_of(name)
+        if cls is not None:
+            names[name] = f"{cls}_{counts[cls]}"
+            counts[cls] += 1
+    return names
+
+
+class _OneOp(nn.Module):
+    """One primitive of a mixed-op group as a module of its own, to run it as a pure function in a branch."""
+    run_op: Callable
+    primitive: str
+
+    @nn.compact
+    def __call__(self, x):
+        return self.run_op(self.primitive, x)
+
+
+def _run_if(module: nn.Module, selected, run_op: Callable, primitive: str, child: str | None, shape, x):
+    """run_op(primitive, x) if `selected`, else zeros of `shape`, under `jax.lax.cond` on the op's own
+    variables (module child `child`); its BatchNorm statistics are written back, unchanged when skipped.
+
+    The op runs as a pure function of its own variables: Flax's lifted `nn.cond` would hand every variable
+    of `module` in and out of each branch, and differentiate each branch with respect to all of them.
+    """
+    variables = {col: {child: tree[child]} for col, tree in module.variables.items() if child in tree}
+    stats = variables.get("batch_stats", {})
+
+    def run(variables, x):
+        y, updates = _OneOp(run_op, primitive, parent=None).apply(variables, x, mutable=["batch_stats"])
+        return y, updates.get("batch_stats", {})
+
+    y, stats = jax.lax.cond(selected, run, lambda variables, x: (jnp.zeros(shape, x.dtype), stats), variables, x)
+    if stats and module.is_mutable_collection("batch_stats"):
+        module.put_variable("batch_stats", child, stats[child])
+    return y
+
+
+def mix_ops(module: nn.Module, primitives: Sequence[str], op_weights_NxO, x, run_op: Callable,
+            output_shape: Callable, child_names: dict, skip_unselected: bool):
+    """Σ_o w_o · op_o(x) over the ops of one group of edges ('none' adds nothing).
+
+    `op_weights_NxO` (edges, ops), or per example (B, edges, ops); `run_op(primitive, x)` builds and runs an
+    op, giving (B, ..., edges or 1, C), of shape `output_shape(primitive)`, named `child_names[primitive]`.
+    With `skip_unselected` (forward weights exactly 0 off the sampled ops, shared by the batch) an op no
+    edge selected is not computed (`lax.cond`, a real branch under jit and pmap; under vmap with a batched
+    choice it becomes a select that computes both), and an op only feeds the edges that selected it, so the
+    gradient reaches α only through the selected op's weight, as in GDAS; running the op or skipping it then
+    gives the same result.
+    """
+    mixed = 0.0
+    for o, name in enumerate(primitives):
+        if name == "none":
+            continue
+        weight = op_weights_NxO[..., o]
+        if skip_unselected and not module.is_initializing():
+            selected = jax.lax.stop_gradient(weight) != 0
+            y = _run_if(module, jnp.any(selected), run_op, name, child_names.get(name), output_shape(name), x)
+            weight = jnp.where(selected, weight, 0.0)
+        else:
+            y = run_op(name, x)
+        if weight.ndim == 1:  # (edges,) against (B, ..., edges, C)
+            weight = weight[:, None]
+        else:  # per example (B, edges)
+            weight = weight.reshape(weight.shape[0], *[1] * (y.ndim - 3), weight.shape[1], 1)
+        mixed = mixed + weight * y
+    return mixed
 
 
 class MixedOpGroup(nn.Module):
@@ -76,27 +189,42 @@ class MixedOpGroup(nn.Module):
     edges: int
     partial_k: int
     depthwise: str = "auto"
+    skip_unselected: bool = False
+
+    def _class_of(self, name):
+        if name in POOLS:
+            return "BatchNorm"
+        if name == "skip_connect":
+            return None if self.stride == 1 else "FactorizedReduce"
+        return "ConvOp" if conv_primitive(name) else None
 
     @nn.compact
     def __call__(self, x, op_weights_NxO, train: bool):
         partial = x[..., :self.features]
-        mixed = 0.0
-        for o, name in enumerate(self.primitives):
-            if name == "none":
-                continue
+        names = op_child_names(self.primitives, self._class_of)
+        # Every op of the group has the pools' spatial shape (otherwise they could not be mixed).
+        spatial = jax.eval_shape(lambda p: POOLS["max_pool_3x3"](p, self.stride), partial).shape[:-1]
+
+        def output_shape(name):
+            shared = name in POOLS or name == "skip_connect" and self.stride == 1  # one output for all edges
+            return (*spatial, 1 if shared else self.edges, self.features)
+
+        def run_op(name, partial):
             if name in POOLS:
-                y = BatchNorm(False)(POOLS[name](partial, self.stride), train)[..., None, :]
-            elif name == "skip_connect" and self.stride == 1:
-                y = partial[..., None, :]
+                return BatchNorm(False, name=names[name])(POOLS[name](partial, self.stride), train)[..., None, :]
+            if name == "skip_connect" and self.stride == 1:
+                return partial[..., None, :]
+            if name == "skip_connect":
+                op = FactorizedReduce(self.features, False, self.edges, name=names[name])
             else:
-                if name == "skip_connect":
-                    op = FactorizedReduce(self.features, False, self.edges)
-                else:
-                    family, kernel = conv_primitive(name)
-                    op = ConvOp(family, kernel, self.features, self.stride, False, self.edges, self.depthwise)
-                y = op(partial, train)
-                y = y.reshape(*y.shape[:-1], self.edges, self.features)
-            mixed = mixed + op_weights_NxO[:, o, None] * y
+                family, kernel = conv_primitive(name)
+                op = ConvOp(family, kernel, self.features, self.stride, False, self.edges, self.depthwise,
+                            name=names[name])
+            y = op(partial, train)
+            return y.reshape(*y.shape[:-1], self.edges, self.features)
+
+        mixed = mix_ops(self, self.primitives, op_weights_NxO, partial, run_op, output_shape, names,
+                        self.skip_unselected)
         if self.partial_k == 1:
             return mixed, None
         bypass = x[..., self.features:]
@@ -133,6 +261,7 @@ class SearchCell(nn.Module):
     primitives: Sequence[str]
     partial_k: int
     depthwise: str = "auto"
+    skip_unselected: bool = False
 
     @nn.compact
     def __call__(self, s0, s1, op_weights_ExO, edge_weights_E, train: bool):
@@ -145,25 +274,27 @@ class SearchCell(nn.Module):
 
         def group(source, edges):
             stride = 2 if self.plan.reduction and source < 2 else 1
-            return MixedOpGroup(self.primitives, channels // k, stride, len(edges), k, self.depthwise)(
-                states[source], op_weights_ExO[np.array(edges)], train)
+            return MixedOpGroup(self.primitives, channels // k, stride, len(edges), k, self.depthwise,
+                                self.skip_unselected)(states[source], op_weights_ExO[..., np.array(edges), :], train)
 
         return jnp.concatenate(mix_cell(states, group, edge_weights_E, k), axis=-1)
 
 
 class SearchNetwork(nn.Module):
-    """Waveforms (B, S) and architecture parameters to class logits (B, classes)."""
+    """Waveforms (B, S) and architecture parameters to class logits (B, classes); with a `sampler`, the op
+    weights are drawn at temperature `tau` (see the module docstring)."""
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, wave_BxS, arch: dict, train: bool):
+    def __call__(self, wave_BxS, arch: dict, train: bool, sampler: SamplerConfig | None = None, tau=1.0):
         cfg = self.config
         x = input_features(self, cfg.frontend, wave_BxS, train, cfg.mask)
         s0, s1 = Stems(STEM_MULTIPLIER * cfg.init_channels)(x, train)
-        weights = {kind: cell_weights(arch, kind) for kind in ("normal", "reduce")}
+        weights = sampled_cell_weights(self, arch, sampler, tau, wave_BxS.shape[0])
+        skip = skips_unselected_ops(sampler)
         for plan in cell_plan(cfg.layers, cfg.init_channels):
             op_weights_ExO, edge_weights_E = weights["reduce" if plan.reduction else "normal"]
-            cell = SearchCell(plan, cfg.primitives, cfg.partial_k, cfg.depthwise)
+            cell = SearchCell(plan, cfg.primitives, cfg.partial_k, cfg.depthwise, skip)
             s0, s1 = s1, cell(s0, s1, op_weights_ExO, edge_weights_E, train)
         logits, _ = Head(cfg.num_classes)(s1)
         return logits
