@@ -5,6 +5,7 @@ A space is a `darts_jax.engine.space.SearchSpace` record; `get_space(name)` pick
 from darts_jax.engine.space import SearchSpace, get_space, register
 from darts_jax.spaces import pcdarts2d  # noqa: F401  (registers "pcdarts")
 from darts_jax.spaces import raw  # noqa: F401  (registers "raw")
+from darts_jax.spaces import fusion  # noqa: F401  (registers "fusion")
 
 DEFAULT_SPACE = "pcdarts"
 
