@@ -6,6 +6,11 @@ import os
 import sys
 
 from darts_jax.cli_inference import add_inference_commands
+from darts_jax.cli_sampler import add_benchmark_sampler_flag, add_sampler_flags
+from darts_jax.cli_sweep import add_sweep_command
+from darts_jax.cli_faces import add_face_commands
+from darts_jax.cli_fusion import add_fusion_commands
+from darts_jax.cli_adapt import add_adapt_commands
 
 DEFAULT_SPACE = "pcdarts"
 
@@ -200,7 +205,7 @@ def _cmd_benchmark(args) -> int:
 
         partial_ks = [int(k) for k in args.partial_k_list.split(",")]
         result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args),
-                                args.space or DEFAULT_SPACE)
+                                args.space or DEFAULT_SPACE, samplers=args.sampler_list.split(","))
     if args.json:
         print(json.dumps(result))
     return 0
@@ -221,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="search, train and score on the built-in SynthSpoof corpus; writes a report")
     p.add_argument("--workdir", default="runs/demo", help="corpus, runs and report (resumed if present)")
     p.set_defaults(func=_cmd_demo)
+    add_sweep_command(sub)
 
     p = sub.add_parser("params", help="count the trainable parameters of a derived network or the supernet")
     which = p.add_mutually_exclusive_group(required=True)
@@ -254,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_score)
 
     add_inference_commands(sub)  # calibrate, fuse, import-pytorch
+    add_face_commands(sub)  # make-synthetic-faces, depth-pretrain, depth-train, depth-evaluate
+    add_adapt_commands(sub)  # adapt-teacher, adapt
 
     p = sub.add_parser("search", help="PC-DARTS search on trn_h (weights) / trn_t (architecture)")
     _add_model_flags(p)
@@ -264,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta-decay", type=float, help="collapse remedy: β-DARTS regulariser weight (default 0, off)")
     p.add_argument("--max-skips", type=int, help="collapse remedy: P-DARTS cap on the normal cell's skips")
     p.add_argument("--hessian-every", type=int, help="epochs between Hessian eigenvalues (default 1; 0: never)")
+    add_sampler_flags(p)
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("train", help="train a derived network from scratch")
@@ -316,8 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--data", help="corpus for --what loader")
     p.add_argument("--workers", type=int, default=4)
+    add_benchmark_sampler_flag(p)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     p.set_defaults(func=_cmd_benchmark)
+    add_fusion_commands(sub, _run_config)  # make-synthetic-av, pretrain-backbones; search/train/evaluate --space fusion
     return parser
 
 
