@@ -7,7 +7,9 @@ model config decide the shapes of the state.
 
 Contracts of the built modules (Flax linen):
 - `supernet(model).apply(variables, inputs_Bx..., arch, train=)` -> logits (B, classes);
-  in training it may draw from the 'mask' RNG (input augmentation).
+  in training it may draw from the 'mask' RNG (input augmentation). A supernet that also takes
+  `sampler=` (a relaxations.SamplerConfig) and `tau=` draws its op weights from the 'gumbel' RNG;
+  the search task refuses a sampled search on a supernet without them.
 - `network(model, genotype).apply(variables, inputs_Bx..., train=, drop_prob=)` ->
   (logits (B, classes), embedding (B, D)); in training it may draw 'mask' and 'dropout'.
 "Logits" are whatever `loss_terms` takes (P2SGrad's cos θ, say); column 1 is the positive class's
