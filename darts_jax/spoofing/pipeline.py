@@ -89,20 +89,22 @@ def run_search(config: SearchConfig, data_dir, workdir, *, restart=False, monito
                workers: int = 4) -> common.TaskResult:
     """Weights on trn_h, α/β on trn_t, dev EER at each epoch end (spec §5.1)."""
     refuse_bad_audio(data_dir, ("train", "dev") if monitor_dev else ("train",), workers)
-    per_host = parallel.check_global_batch(config.optim.batch_size)
-    weight_loader, arch_loader = search_loaders(data_dir, per_host, seed=config.loop.seed,
-                                                **_host_loader_options(config.model, workers))
+    weight_loader, arch_loader = _search_halves(config, data_dir, config.loop.seed, workers)
     return search(get_space(config.space), config, weight_loader, arch_loader, workdir, restart=restart,
                   quiet=quiet, **_dev(data_dir, config.model, config.optim.batch_size, workers, monitor_dev))
+
+
+def _search_halves(config: SearchConfig, data_dir, seed: int, workers: int):
+    """(weight, architecture) loaders of this host's share of the global batch, in `seed`'s order."""
+    per_host = parallel.check_global_batch(config.optim.batch_size)
+    return search_loaders(data_dir, per_host, seed=seed, **_host_loader_options(config.model, workers))
 
 
 def run_seed_searches(config: SeedSearchConfig, data_dir, workdir, *, restart=False, quiet=False,
                       workers: int = 4) -> list[common.TaskResult]:
     """`run_search` for every seed of `config` at once, stacked in one program (tasks.seed_search)."""
     refuse_bad_audio(data_dir, ("train",), workers)
-    per_host = parallel.check_global_batch(config.search.optim.batch_size)
-    pairs = [search_loaders(data_dir, per_host, seed=seed, **_host_loader_options(config.search.model, workers))
-             for seed in config.seeds]
+    pairs = [_search_halves(config.search, data_dir, seed, workers) for seed in config.seeds]
     return search_seeds(get_space(config.search.space), config, [w for w, _ in pairs], [a for _, a in pairs],
                         workdir, restart=restart, quiet=quiet)
 

@@ -11,13 +11,13 @@ program. Every phase resumes, so a stopped sweep continues where it stopped.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from darts_jax.engine.config import with_fields
 from darts_jax.spaces import get_space
 from darts_jax.spoofing import pipeline
 from darts_jax.spoofing.metrics import compute_eer
@@ -27,10 +27,6 @@ from darts_jax.tasks.seed_search import SeedSearchConfig
 from darts_jax.tasks.train import TrainConfig
 
 BOOTSTRAP_RESAMPLES = 2000
-
-
-def _with_seed(config, seed: int):
-    return dataclasses.replace(config, loop=dataclasses.replace(config.loop, seed=seed))
 
 
 def run_sweep(search: SearchConfig, train: TrainConfig, seeds, data_dir, workdir, *, vmapped: bool = True,
@@ -49,7 +45,7 @@ def run_sweep(search: SearchConfig, train: TrainConfig, seeds, data_dir, workdir
         genotype_files = {}
         for seed in seeds:
             say(f"[sweep] seed {seed}: search")
-            pipeline.run_search(_with_seed(search, seed), data_dir, workdir / f"seed-{seed}" / "search",
+            pipeline.run_search(with_fields(search, seed=seed), data_dir, workdir / f"seed-{seed}" / "search",
                                 monitor_dev=False, quiet=True, workers=workers)
             genotype_files[seed] = workdir / f"seed-{seed}" / "search" / "genotype.json"
     timings["search_s"] = time.perf_counter() - start
@@ -57,7 +53,7 @@ def run_sweep(search: SearchConfig, train: TrainConfig, seeds, data_dir, workdir
     start = time.perf_counter()
     for seed in seeds:
         say(f"[sweep] seed {seed}: train and score")
-        train_config = dataclasses.replace(_with_seed(train, seed), genotype=str(genotype_files[seed]))
+        train_config = with_fields(train, seed=seed, genotype=str(genotype_files[seed]))
         run_dir = workdir / f"seed-{seed}"
         pipeline.run_train(train_config, data_dir, run_dir / "train", monitor_dev=False, quiet=True, workers=workers)
         _, genotype, variables = pipeline.load_trained(run_dir / "train")

@@ -184,6 +184,28 @@ def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> S
         devices=devices)
 
 
+def search_step_fn(config: SearchConfig, arch_fn, weight_fn, devices, device_batch=common.device_batch,
+                   step_metrics=lambda metrics: metrics) -> Callable:
+    """The driver's step: an α/β step (after warm-up), then a weight step, at the epoch's lr, β-DARTS weight
+    and τ. `device_batch(iterator, devices)` lays a loader's next batch out for the compiled steps, and
+    `step_metrics` maps their metrics (the stacked seed search reduces its seed axis there)."""
+    def step_fn(device_state, epoch, iterators):
+        lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
+        tau = config.relaxation.tau(epoch, config.loop.epochs)
+        weight_batch = device_batch(iterators["weights"], devices)
+        metrics = {}
+        if epoch >= config.warmup_epochs:
+            arch_batch = device_batch(iterators["arch"], devices)
+            device_state, arch_metrics = arch_fn(device_state, arch_batch, weight_batch, lr,
+                                                 beta_decay_weight(config, epoch), tau)
+            metrics = {f"arch_{k}": v for k, v in step_metrics(arch_metrics).items()}
+        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr, tau)
+        sampled = {"tau": np.full(len(devices), tau)} if config.sampled else {}
+        return device_state, {**metrics, **step_metrics(weight_metrics), "lr": np.full(len(devices), lr), **sampled}
+
+    return step_fn
+
+
 @functools.lru_cache(maxsize=8)
 def _compiled_hvp(space: SearchSpace, config: SearchConfig):
     """(arch, vector, params, batch_stats, batch) -> H·vector of the validation loss w.r.t. α/β, jitted once
@@ -233,19 +255,7 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
     compiled = compile_search_steps(space, config, devices)
     epoch_steps = driver.steps_per_epoch(config.loop, weight_loader)
 
-    def step_fn(device_state, epoch, iterators):
-        lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
-        tau = config.relaxation.tau(epoch, config.loop.epochs)
-        weight_batch = common.device_batch(iterators["weights"], devices)
-        metrics = {}
-        if epoch >= config.warmup_epochs:
-            arch_batch = common.device_batch(iterators["arch"], devices)
-            device_state, arch_metrics = compiled.arch_step(device_state, arch_batch, weight_batch, lr,
-                                                            beta_decay_weight(config, epoch), tau)
-            metrics = {f"arch_{k}": v for k, v in arch_metrics.items()}
-        device_state, weight_metrics = compiled.weight_step(device_state, weight_batch, lr, tau)
-        sampled = {"tau": np.full(len(devices), tau)} if config.sampled else {}
-        return device_state, {**metrics, **weight_metrics, "lr": np.full(len(devices), lr), **sampled}
+    step_fn = search_step_fn(config, compiled.arch_step, compiled.weight_step, devices)
 
     def derive(state):
         return space.derive_genotype(state.arch, config.model)

@@ -19,14 +19,14 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from darts_jax.engine import config as config_lib
 from darts_jax.engine import driver, parallel
-from darts_jax.engine.optim import cosine_lr
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState
 from darts_jax.tasks import common, evaluate
-from darts_jax.tasks.search import (SearchConfig, arch_step, beta_decay_weight, check_sampler_support,
-                                    init_search_state, weight_step)
+from darts_jax.tasks.search import (SearchConfig, arch_step, check_sampler_support, init_search_state,
+                                    search_step_fn, weight_step)
 
 # vmap's axes of a stacked SearchState: the step counter is shared, every other leaf has a seed axis.
 SEED_AXES = SearchState(step=None, params=0, batch_stats=0, arch=0, opt_w=0, opt_a=0, key=0)
@@ -68,7 +68,7 @@ class StackedLoaders:
 
 
 def stacked_initial_state(space: SearchSpace, config: SeedSearchConfig) -> SearchState:
-    states = [init_search_state(space, _for_seed(config.search, seed)) for seed in config.seeds]
+    states = [init_search_state(space, config_lib.with_fields(config.search, seed=seed)) for seed in config.seeds]
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *states)
     return stacked.replace(step=states[0].step)
 
@@ -76,10 +76,6 @@ def stacked_initial_state(space: SearchSpace, config: SeedSearchConfig) -> Searc
 def seed_state(stacked: SearchState, index: int) -> SearchState:
     """The single-seed state of the seed at `index` (host arrays)."""
     return jax.tree.map(lambda leaf: leaf[index], stacked.replace(step=None)).replace(step=stacked.step)
-
-
-def _for_seed(search: SearchConfig, seed: int) -> SearchConfig:
-    return dataclasses.replace(search, loop=dataclasses.replace(search.loop, seed=seed))
 
 
 def compile_seed_steps(space: SearchSpace, config: SearchConfig, devices):
@@ -122,18 +118,8 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
     weights, archs = StackedLoaders(weight_loaders), StackedLoaders(arch_loaders)
     epoch_steps = driver.steps_per_epoch(search_config.loop, weights)
 
-    def step_fn(device_state, epoch, iterators):
-        lr = cosine_lr(epoch, search_config.loop.epochs, search_config.optim.lr, search_config.optim.lr_min)
-        tau = search_config.relaxation.tau(epoch, search_config.loop.epochs)
-        weight_batch = _stacked_device_batch(iterators["weights"], devices)
-        metrics = {}
-        if epoch >= search_config.warmup_epochs:
-            arch_batch = _stacked_device_batch(iterators["arch"], devices)
-            device_state, arch_metrics = arch_fn(device_state, arch_batch, weight_batch, lr,
-                                                 beta_decay_weight(search_config, epoch), tau)
-            metrics = {f"arch_{k}": v for k, v in _per_seed_metrics(arch_metrics, seeds).items()}
-        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr, tau)
-        return device_state, {**metrics, **_per_seed_metrics(weight_metrics, seeds), "lr": np.full(len(devices), lr)}
+    step_fn = search_step_fn(search_config, arch_fn, weight_fn, devices, _stacked_device_batch,
+                             lambda metrics: _per_seed_metrics(metrics, seeds))
 
     def genotypes(state) -> dict:
         return {str(seed): space.derive_genotype(seed_state(state, i).arch, search_config.model)
