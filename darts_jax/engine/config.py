@@ -102,13 +102,17 @@ def save_json(config, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n")
 
 
-def load_json(cls, path: str | Path, field_types: dict | None = None):
+def read_json(path: str | Path):
+    """The decoded JSON of the file `path`; invalid JSON is a ValueError naming the file and the line."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-    return from_dict(cls, data, str(path), field_types)
+
+
+def load_json(cls, path: str | Path, field_types: dict | None = None):
+    return from_dict(cls, read_json(path), str(path), field_types)
 
 
 

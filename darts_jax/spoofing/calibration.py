@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from darts_jax.engine.config import read_json
 from darts_jax.spoofing.metrics import compute_cllr, compute_eer, compute_min_cllr
 from darts_jax.spoofing.scores import _write_atomically, read_cm_scores
 
@@ -158,11 +159,7 @@ def read_calibration(path) -> Calibration:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: calibration file not found; make one with `darts-jax calibrate`")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-    return Calibration.from_dict(data, str(path))
+    return Calibration.from_dict(read_json(path), str(path))
 
 
 def model_calibration(model_dir) -> Calibration | None:

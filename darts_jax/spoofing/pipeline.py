@@ -17,6 +17,7 @@ from darts_jax.data.loader import BatchLoader, search_loaders
 from darts_jax.data.protocols import load_asvspoof2021, load_in_the_wild, load_partition
 from darts_jax.engine import parallel
 from darts_jax.engine.checkpoint import CheckpointError, RunCheckpoints
+from darts_jax.engine.config import read_json
 from darts_jax.spaces import get_space
 from darts_jax.spoofing.calibration import MODEL_FILE as CALIBRATION_FILE
 from darts_jax.spoofing.calibration import (
@@ -138,11 +139,7 @@ def load_trained_checkpoint(workdir, checkpoint: str = "last"):
     genotype_path = workdir / "genotype.json"
     if not genotype_path.is_file():
         raise FileNotFoundError(f"{genotype_path} not found: --workdir must hold a `darts-jax train` run")
-    try:
-        genotype_data = json.loads(genotype_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{genotype_path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-    genotype = space.genotype_from_dict(genotype_data, config.model, str(genotype_path))
+    genotype = space.genotype_from_dict(read_json(genotype_path), config.model, str(genotype_path))
     template = jax.device_get(init_train_state(space, config, genotype))
     if checkpoint == "last":
         checkpoints = RunCheckpoints(workdir, config.loop.keep_checkpoints)

@@ -77,10 +77,7 @@ def load_run_config(cls, path: str | Path):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: --workdir must hold a darts-jax run")
     task = cls.__name__.removesuffix("Config").lower()
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    data = config_lib.read_json(path)
     if isinstance(data, dict):
         foreign = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if foreign:

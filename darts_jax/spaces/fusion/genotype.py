@@ -6,12 +6,12 @@ taps v2 (x) and a3 (y); its inner step t applies an op to two of x, y, s0, ..., 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from darts_jax.engine.config import read_json
 from darts_jax.relaxations import softmax_np
 from darts_jax.spaces.fusion.config import FUSION_OPS, FusionConfig
 from darts_jax.spaces.fusion.supernet import SKIP
@@ -140,11 +140,7 @@ def load_genotype(spec: str, config: FusionConfig) -> FusionGenotype:
     if spec.endswith(".json") or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"--genotype {spec}: no such file")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-        return genotype_from_dict(data, config, str(path))
+        return genotype_from_dict(read_json(path), config, str(path))
     return parse_genotype_text(spec, config)
 
 
