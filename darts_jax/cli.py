@@ -6,7 +6,8 @@ import os
 import sys
 
 from darts_jax.cli_inference import add_inference_commands
-from darts_jax.cli_sampler import add_benchmark_sampler_flag, add_sampler_flags
+from darts_jax.cli_benchmark import add_benchmark_command
+from darts_jax.cli_sampler import add_remedy_flags, add_sampler_flags
 from darts_jax.cli_sweep import add_sweep_command
 from darts_jax.cli_faces import add_face_commands
 from darts_jax.cli_fusion import add_fusion_commands
@@ -189,28 +190,6 @@ def _cmd_predict(args) -> int:
                        long_audio=args.long_audio, fmt=args.format, batch_size=args.batch_size)
 
 
-def _cmd_benchmark(args) -> int:
-    import json
-
-    if args.what == "loader":
-        from darts_jax.data.loader import measure_throughput
-
-        if args.data is None:
-            raise ValueError("--data: the loader benchmark reads a corpus; make one with `darts-jax make-synthetic`")
-        result = {"loader": measure_throughput(args.data, batch_size=args.batch_size, num_workers=args.workers)}
-        print(f"loader: {result['loader']['utterances_per_second']:.0f} utterances/s "
-              f"({args.workers} workers, batch {args.batch_size})")
-    else:
-        from darts_jax.benchmark import run_benchmarks
-
-        partial_ks = [int(k) for k in args.partial_k_list.split(",")]
-        result = run_benchmarks(args.what, partial_ks, args.batch_size, _model_from_args(args),
-                                args.space or DEFAULT_SPACE, samplers=args.sampler_list.split(","))
-    if args.json:
-        print(json.dumps(result))
-    return 0
-
-
 def _cmd_demo(args) -> int:
     from darts_jax.demo import run_demo
 
@@ -225,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="search, train and score on the built-in SynthSpoof corpus; writes a report")
     p.add_argument("--workdir", default="runs/demo", help="corpus, runs and report (resumed if present)")
+    add_compile_cache_flag(p)
     p.set_defaults(func=_cmd_demo)
-    add_sweep_command(sub)
+    add_sweep_command(sub, add_compile_cache_flag)
 
     p = sub.add_parser("params", help="count the trainable parameters of a derived network or the supernet")
     which = p.add_mutually_exclusive_group(required=True)
@@ -269,10 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, help="epochs before α/β start to move (default 10)")
     p.add_argument("--arch-lr", type=float, help="architecture Adam learning rate (default 6e-4)")
     p.add_argument("--unrolled", action="store_true", default=None, help="second-order architecture gradient")
-    p.add_argument("--beta-decay", type=float, help="collapse remedy: β-DARTS regulariser weight (default 0, off)")
-    p.add_argument("--max-skips", type=int, help="collapse remedy: P-DARTS cap on the normal cell's skips")
     p.add_argument("--hessian-every", type=int, help="epochs between Hessian eigenvalues (default 1; 0: never)")
     add_sampler_flags(p)
+    add_remedy_flags(p)
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("train", help="train a derived network from scratch")
@@ -318,16 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("benchmark", help="step time, compile time and peak memory; or loader throughput")
-    p.add_argument("--what", choices=("search", "train", "loader"), default="search")
-    _add_model_flags(p, partial_k=False)
-    p.add_argument("--partial-k", dest="partial_k_list", default="1,2,4", help="comma-separated K values")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--data", help="corpus for --what loader")
-    p.add_argument("--workers", type=int, default=4)
-    add_benchmark_sampler_flag(p)
-    p.add_argument("--json", action="store_true", help="end with one JSON line")
-    p.set_defaults(func=_cmd_benchmark)
+    add_benchmark_command(sub, _add_model_flags, _model_from_args, add_compile_cache_flag)
     add_fusion_commands(sub, _run_config)  # make-synthetic-av, pretrain-backbones; search/train/evaluate --space fusion
     return parser
 
@@ -353,6 +323,11 @@ def _add_run_flags(p) -> None:
     p.add_argument("--init-from", help="workdir of an earlier run whose newest weights this run starts from")
     p.add_argument("--workers", type=int, default=4, help="audio decoding threads")
     p.add_argument("--quiet", action="store_true")
+    add_compile_cache_flag(p)
+
+
+def add_compile_cache_flag(p, default: str = "a folder jax-compile-cache beside the workdir") -> None:
+    p.add_argument("--compile-cache", help=f"persistent compilation cache folder, or none (default: {default})")
 
 
 def _add_model_flags(p, partial_k: bool = True) -> None:
@@ -371,10 +346,28 @@ def _add_model_flags(p, partial_k: bool = True) -> None:
         p.add_argument("--partial-k", type=int, help="1/K of the channels go through the ops (default 2)")
 
 
+def _enable_compile_cache(args) -> None:
+    """Before anything compiles: --compile-cache, else $DARTS_JAX_COMPILE_CACHE, else beside the workdir."""
+    from darts_jax.engine import compile_cache
+
+    directory = args.compile_cache or os.environ.get("DARTS_JAX_COMPILE_CACHE")
+    if directory is None and getattr(args, "workdir", None):
+        directory = compile_cache.default_directory(args.workdir)
+    compile_cache.enable(directory)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        if hasattr(args, "compile_cache"):
+            _enable_compile_cache(args)
+        code = args.func(args)
+        if hasattr(args, "compile_cache"):
+            from darts_jax.engine import compile_cache
+
+            if compile_cache.summary() and not getattr(args, "quiet", False):
+                print(compile_cache.summary(), file=sys.stderr)
+        return code
     except BrokenPipeError:
         # `darts-jax score ... | head`: the reader has gone; nothing more is wanted, and nothing is wrong.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

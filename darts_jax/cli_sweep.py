@@ -19,7 +19,7 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def add_sweep_command(sub) -> None:
+def add_sweep_command(sub, add_compile_cache_flag) -> None:
     p = sub.add_parser("sweep", help="search, train and score for N seeds at the demo's size; one table of the spread")
     p.add_argument("--data", required=True, help="corpus in the ASVspoof 2019 LA layout (e.g. `make-synthetic`)")
     p.add_argument("--workdir", required=True, help="one folder per seed, sweep.json and sweep.md; resumed")
@@ -28,4 +28,5 @@ def add_sweep_command(sub) -> None:
     p.add_argument("--sequential", action="store_true",
                    help="search the seeds one after another instead of stacked in one program (vmap)")
     p.add_argument("--workers", type=int, default=4, help="audio decoding threads")
+    add_compile_cache_flag(p)
     p.set_defaults(func=_cmd_sweep)

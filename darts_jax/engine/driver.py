@@ -2,7 +2,8 @@
 
 `run` resumes from the newest usable checkpoint (or takes initial weights from another run with
 `init_from`), steps through epochs, logs, stops on non-finite metrics, checkpoints every N steps and
-at each epoch end, and on SIGTERM or SIGINT finishes the step in flight, saves and returns.
+at each epoch end, and on SIGTERM or SIGINT finishes the step in flight, saves and returns. A task's
+`early_stop` hook may end the run at an epoch end; the checkpoint records it, so the run stays finished.
 
 Metrics are read one step late: step N + 1 is dispatched before step N's metrics are fetched, so the
 host never waits on the device between steps (nanodo does the same). The run syncs only where it
@@ -36,6 +37,7 @@ class RunResult:
     state: Any  # host copy of the final state
     step: int
     interrupted: bool
+    early_stop: dict | None = None  # what the task's early_stop hook returned, when it ended the run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Hooks:
     on_epoch_start: Callable[[int, Any], None] | None = None
     on_epoch_end: Callable[[int, Any], dict | None] | None = None  # extra epoch summary values
     meta: Callable[[Any], dict] | None = None  # extra checkpoint meta
+    # (epoch, epoch summary) -> None to go on, or a JSON record of why the run ends here, finished.
+    early_stop: Callable[[int, dict], dict | None] | None = None
 
 
 def steps_per_epoch(loop: LoopConfig, loader) -> int:
@@ -75,6 +79,10 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
         _check_resumable(meta["config"], config, step, loop.epochs * epoch_steps, checkpoints.directory, log)
         for name, loader in loaders.items():
             loader.restore(cursors[name])
+        if meta.get("early_stop"):
+            log.say(f"{workdir}: the run ended early at step {step}: {meta['early_stop'].get('reason', '')}")
+            _close(checkpoints, best)
+            return RunResult(state, step, interrupted=False, early_stop=meta["early_stop"])
         log.say(f"resuming {workdir} from the checkpoint at step {step} (epoch {step // epoch_steps})")
     elif loop.init_from:
         state = _with_weights_of(state, loop.init_from, log)
@@ -87,10 +95,11 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
     device_state = parallel.replicate(state, devices)
     iterators = {name: iter(loader) for name, loader in loaders.items()}
 
-    def save(summary=None):
+    def save(summary=None, early_stop=None):
         host_state = parallel.unreplicate(device_state)
         meta = {"config": config_lib.to_dict(config), "epoch": step // epoch_steps, "step": step,
-                "epoch_totals": epoch_totals.state(), **(hooks.meta(host_state) if hooks.meta else {})}
+                "epoch_totals": epoch_totals.state(), **(hooks.meta(host_state) if hooks.meta else {}),
+                **({"early_stop": early_stop} if early_stop else {})}
         cursors = {name: loader.state() for name, loader in loaders.items()}
         checkpoints.save(step, host_state, meta, cursors)
         if best is not None and summary and math.isfinite(summary.get(loop.select_by, math.nan)):
@@ -135,6 +144,7 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
                 if not (epoch_done or step % loop.checkpoint_every == 0 or stop):
                     continue
                 settle()
+                early_stop = None
                 if epoch_done:
                     progress.close()
                     progress = None
@@ -143,7 +153,13 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
                         summary.update(hooks.on_epoch_end(epoch, parallel.unreplicate(device_state)) or {})
                     log.scalars(step, {"epoch": epoch, **summary}, stream="epochs")
                     log.say(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
-                save(summary if epoch_done else None)
+                    early_stop = hooks.early_stop(epoch, summary) if hooks.early_stop else None
+                save(summary if epoch_done else None, early_stop)
+                if early_stop:
+                    _close(checkpoints, best)
+                    log.say(f"ended early after epoch {epoch} (step {step}): {early_stop.get('reason', '')}")
+                    return RunResult(parallel.unreplicate(device_state), step, interrupted=False,
+                                     early_stop=early_stop)
                 if stop:
                     _close(checkpoints, best)
                     log.say(f"{stop.signal_name}: stopped after step {step}, checkpoint saved. "

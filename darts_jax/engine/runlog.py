@@ -56,6 +56,10 @@ class RunLog:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self.tensorboard.add_scalar(f"{stream}/{name}", value, step)
 
+    def records(self, stream: str = "metrics") -> list[dict]:
+        """The complete records of `stream` written so far (by this run or the one it resumes), in order."""
+        return _records(self.workdir / f"{stream}.jsonl") if self.writes else []
+
     def text(self, step: int, tag: str, text: str) -> None:
         if self.writes:
             self.tensorboard.add_text(tag, text, step)

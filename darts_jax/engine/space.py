@@ -9,7 +9,8 @@ Contracts of the built modules (Flax linen):
 - `supernet(model).apply(variables, inputs_Bx..., arch, train=)` -> logits (B, classes);
   in training it may draw from the 'mask' RNG (input augmentation). A supernet that also takes
   `sampler=` (a relaxations.SamplerConfig) and `tau=` draws its op weights from the 'gumbel' RNG;
-  the search task refuses a sampled search on a supernet without them.
+  the search task refuses a sampled search on a supernet without them. One that takes `aux_skip=`
+  (a scalar) adds that weight of each edge's skip connection (DARTS-).
 - `network(model, genotype).apply(variables, inputs_Bx..., train=, drop_prob=)` ->
   (logits (B, classes), embedding (B, D)); in training it may draw 'mask' and 'dropout'.
 "Logits" are whatever `loss_terms` takes (P2SGrad's cos θ, say); column 1 is the positive class's
@@ -32,7 +33,9 @@ class SearchSpace:
     network: Callable[[Any, Any], Any]  # (model config, genotype) -> derived network module
     init_supernet: Callable[[int, Any], tuple[dict, dict]]  # (seed, model) -> (variables, arch)
     init_network: Callable[[int, Any, Any], dict]  # (seed, model, genotype) -> variables
-    derive_genotype: Callable[[Any, Any], Any]  # (arch, model) -> genotype
+    # (arch, model) -> genotype; a space whose derivation also takes `op_weights=` (NumPy op logits -> op
+    # strengths, relaxations.derivation_weights) can derive Fair DARTS' sigmoid searches.
+    derive_genotype: Callable[[Any, Any], Any]
     genotype_to_dict: Callable[[Any], dict]
     genotype_from_dict: Callable[[dict, Any, str], Any]  # (data, model, where) -> genotype, validated
     load_genotype: Callable[[str, Any], Any]  # (name, path or text form, model) -> genotype
@@ -45,7 +48,7 @@ class SearchSpace:
     # authors set differently from the task defaults, as (name, value) pairs: e.g. (("lr", 5e-5),).
     search_defaults: tuple = ()
     train_defaults: tuple = ()
-    # (arch, model) -> {name: number} logged every search epoch: what signals a collapse in this space.
+    # (arch, model[, op_weights=]) -> {name: number} logged every search epoch: what signals a collapse.
     arch_diagnostics: Callable | None = None
 
     def architecture_differences(self, saved: Any, current: Any) -> list[str]:

@@ -18,17 +18,18 @@ class WorkdirError(RuntimeError):
     pass
 
 
-def prepare(workdir: str | Path) -> Path:
-    """Creates `workdir` if needed; refuses a path that is a file or a folder this process cannot write."""
+def prepare(workdir: str | Path, flag: str = "--workdir") -> Path:
+    """Creates `workdir` if needed; refuses a path that is a file or a folder this process cannot write,
+    naming the `flag` it came from."""
     workdir = Path(workdir)
     if workdir.exists() and not workdir.is_dir():
-        raise WorkdirError(f"--workdir {workdir} is a file; give a folder (it is created if missing)")
+        raise WorkdirError(f"{flag} {workdir} is a file; give a folder (it is created if missing)")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise WorkdirError(f"--workdir {workdir} cannot be created ({err.strerror}); choose another folder") from None
+        raise WorkdirError(f"{flag} {workdir} cannot be created ({err.strerror}); choose another folder") from None
     if not os.access(workdir, os.W_OK | os.X_OK):
-        raise WorkdirError(f"--workdir {workdir} is not writable by this user; choose another folder or fix its "
+        raise WorkdirError(f"{flag} {workdir} is not writable by this user; choose another folder or fix its "
                            f"permissions")
     return workdir
 

@@ -5,6 +5,8 @@ Gumbel modes perturb θ = log_softmax(logits), which only shifts each row by a c
 with g ~ Gumbel(0, 1) drawn per edge; sg is stop_gradient:
 
 - `softmax` (DARTS): softmax(logits / τ); deterministic, `key` unused.
+- `sigmoid` (Fair DARTS, Chu et al., ECCV 2020): sigmoid(logits / τ), each op weighed on its own, so
+  ops do not compete for one unit of weight; deterministic, `key` unused.
 - `gumbel_soft` (SNAS, concrete): y = softmax((θ + g) / τ).
 - `gumbel_st` (GDAS, straight-through): h + y - sg(y) with h = one_hot(argmax y): exactly one-hot
   forward, the soft sample's Jacobian backward.
@@ -27,7 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-MODES = ("softmax", "gumbel_soft", "gumbel_st", "gumbel_st_mc", "gumbel_rao", "stgs_repo_compat")
+MODES = ("softmax", "sigmoid", "gumbel_soft", "gumbel_st", "gumbel_st_mc", "gumbel_rao", "stgs_repo_compat")
+# Modes that draw nothing: the same weights at every call.
+DETERMINISTIC_MODES = ("softmax", "sigmoid")
 MULTI_SAMPLE_MODES = ("gumbel_st_mc", "gumbel_rao", "stgs_repo_compat")
 # Modes whose forward weights have exact zeros: a supernet may skip the ops they switch off.
 HARD_MODES = ("gumbel_st", "gumbel_st_mc", "gumbel_rao")
@@ -39,20 +43,22 @@ PRESETS = {
     "darts": ("softmax", 1, "constant", 1.0, 1.0),
     "gdas": ("gumbel_st", 1, "linear", 10.0, 0.1),
     "snas": ("gumbel_soft", 1, "constant", 1.0, 1.0),
+    "fair_darts": ("sigmoid", 1, "constant", 1.0, 1.0),
 }
 _MODE_DEFAULTS = {mode: (mode, 15 if mode in MULTI_SAMPLE_MODES else 1, "constant", *(
     (10.0, 10.0) if mode in MULTI_SAMPLE_MODES else (1.0, 1.0))) for mode in MODES}
-_MODE_DEFAULTS.update(softmax=PRESETS["darts"], gumbel_st=PRESETS["gdas"], gumbel_soft=PRESETS["snas"])
+_MODE_DEFAULTS.update(softmax=PRESETS["darts"], sigmoid=PRESETS["fair_darts"], gumbel_st=PRESETS["gdas"],
+                      gumbel_soft=PRESETS["snas"])
 
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """How a search draws its mixing weights, with τ's schedule over the epochs.
 
-    `sampler` is a mode or a preset (darts, gdas, snas); the fields left None take its defaults (the
-    `resolved` values), so `--sampler gdas` alone means GDAS' linear 10 -> 0.1; a mode takes its preset's
-    (gumbel_st GDAS', gumbel_soft SNAS'), the multi-sample modes M = 15 at a constant τ = 10. With
-    `per_example_sample` every example draws its own architecture (no op can be skipped then).
+    `sampler` is a mode or a preset (darts, gdas, snas, fair_darts); the fields left None take its defaults
+    (the `resolved` values), so `--sampler gdas` alone means GDAS' linear 10 -> 0.1; a mode takes its preset's
+    (gumbel_st GDAS', gumbel_soft SNAS', sigmoid Fair DARTS'), the multi-sample modes M = 15 at a constant
+    τ = 10. With `per_example_sample` every example draws its own architecture (no op can be skipped then).
     """
     sampler: str = "darts"
     sampler_samples: int | None = None
@@ -137,6 +143,8 @@ def sample_arch_weights(key, logits_ExK, tau, mode: str, num_samples: int = 1, b
 def _sample(key, logits, tau, mode, num_samples):
     if mode == "softmax":
         return jax.nn.softmax(logits / tau, axis=-1)
+    if mode == "sigmoid":
+        return jax.nn.sigmoid(logits / tau)
     if mode == "stgs_repo_compat":
         return _stgs_repo_compat(key, logits, tau, num_samples)
     theta = jax.nn.log_softmax(logits, axis=-1)

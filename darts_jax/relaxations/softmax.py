@@ -38,9 +38,3 @@ def softmax_entropy(logits_ExK) -> np.ndarray:
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     return -(np.exp(log_probs) * log_probs).sum(axis=-1)
 
-
-def beta_decay(arch) -> jax.Array:
-    """β-DARTS' regulariser: the mean over every edge of logsumexp of its op logits (the 2-D leaves of
-    `arch`). Added to the architecture loss it keeps softmax(α) from saturating early, against collapse."""
-    rows = [jax.nn.logsumexp(leaf, axis=-1) for leaf in jax.tree.leaves(arch) if leaf.ndim == 2]
-    return jnp.mean(jnp.concatenate(rows))

@@ -30,22 +30,24 @@ def batch_arrays(batch) -> dict:
     return {"inputs": batch.wave_BxS, "label": batch.label_B, "valid": batch.valid_B}
 
 
-def eval_step(params, batch_stats, arch, batch, *, space: SearchSpace, model, genotype):
+def eval_step(params, batch_stats, arch, batch, *, space: SearchSpace, model, genotype, relaxation=None):
     """Scores in eval mode (running BN statistics, no masking, no drop path).
 
-    The supernet (with `arch`) is scored when `genotype` is None.
+    The supernet (with `arch`) is scored when `genotype` is None: with softmax(α), or with a deterministic
+    `relaxation` (a SamplerConfig that draws nothing, Fair DARTS' sigmoid).
     """
     variables = {"params": params, "batch_stats": batch_stats}
     if genotype is None:
-        logits = space.supernet(model).apply(variables, batch["inputs"], arch, train=False)
+        options = {} if relaxation is None else {"sampler": relaxation}
+        logits = space.supernet(model).apply(variables, batch["inputs"], arch, train=False, **options)
     else:
         logits, _ = space.network(model, genotype).apply(variables, batch["inputs"], train=False)
     return {"score": logits[:, 1], "score_diff": logits[:, 1] - logits[:, 0], "prediction": logits.argmax(-1)}
 
 
-def compile_eval_step(space: SearchSpace, model, genotype, devices) -> Callable:
+def compile_eval_step(space: SearchSpace, model, genotype, devices, relaxation=None) -> Callable:
     """(params, batch_stats, arch, batch) -> outputs over `devices`; evaluation needs no collectives."""
-    step = parallel.bind(eval_step, space=space, model=model, genotype=genotype)
+    step = parallel.bind(eval_step, space=space, model=model, genotype=genotype, relaxation=relaxation)
     return parallel.pmap(step, devices, (0, 0, 0, 0), donate_state=False)
 
 

@@ -27,7 +27,15 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState, first_step, run_key_data, step_key
 from darts_jax.engine.steps import global_loss, gradient_step
-from darts_jax.relaxations import PRESETS, SamplerConfig, beta_decay
+from darts_jax.relaxations import (
+    DETERMINISTIC_MODES,
+    PRESETS,
+    SamplerConfig,
+    auxiliary_skip_weight,
+    beta_decay,
+    derivation_weights,
+    zero_one_loss,
+)
 from darts_jax.tasks import common, diagnostics, evaluate
 from darts_jax.tasks.common import MASK_ARCH, MASK_UNROLLED, MASK_WEIGHTS
 
@@ -55,6 +63,13 @@ class SearchConfig:
     # `beta_decay` at the last epoch; 0 (the authors') is off.
     beta_decay: float = 0.0
     relaxation: SamplerConfig = SamplerConfig()
+    # Collapse remedies, all off as the authors (darts_jax.relaxations.remedies): Fair DARTS' zero-one loss
+    # weight (its authors' 10; with `--sampler fair_darts`), DARTS-' auxiliary skip weight β at the first
+    # epoch (its authors' 1), and RobustDARTS' early stop (its authors' ratio 0.75, window 5 epochs).
+    zero_one: float = 0.0
+    aux_skip: float = 0.0
+    early_stop_ratio: float = 0.0
+    early_stop_window: int = 5
 
     @property
     def sampled(self) -> bool:
@@ -71,6 +86,11 @@ class SearchConfig:
         if self.hessian_every < 0 or self.hessian_iterations < 1:
             raise ValueError(f"hessian_every: {self.hessian_every} must be >= 0 and hessian_iterations: "
                              f"{self.hessian_iterations} >= 1")
+        for name in ("beta_decay", "zero_one", "aux_skip"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}): {getattr(self, name)} must be >= 0 (0 is off)")
+        if self.early_stop_ratio:
+            diagnostics.check_early_stop(self.early_stop_ratio, self.early_stop_window, self.hessian_every)
 
 
 def arch_optimizer(config: SearchConfig):
@@ -86,17 +106,44 @@ def init_search_state(space: SearchSpace, config: SearchConfig) -> SearchState:
 
 
 def check_sampler_support(space: SearchSpace, config: SearchConfig) -> None:
-    """Refuses a sampled search on a space whose supernet takes no `sampler` (see engine.space)."""
-    if config.sampled and "sampler" not in inspect.signature(space.supernet(config.model).__call__).parameters:
+    """Refuses a sampled search on a space whose supernet takes no `sampler`, DARTS-' auxiliary skip on one
+    without `aux_skip`, and the sigmoid relaxation where derivation cannot read σ(α) (see engine.space)."""
+    takes = inspect.signature(space.supernet(config.model).__call__).parameters
+    if config.sampled and "sampler" not in takes:
         raise ValueError(f"sampler (--sampler): {config.relaxation.sampler!r} needs a supernet that draws its op "
                          f"weights; space {space.name!r} only has the softmax relaxation (use --sampler darts)")
+    if config.aux_skip and "aux_skip" not in takes:
+        raise ValueError(f"aux_skip (--aux-skip): space {space.name!r} has no auxiliary skip connection (DARTS-)")
+    if config.relaxation.mode == "sigmoid" and "op_weights" not in inspect.signature(space.derive_genotype).parameters:
+        raise ValueError(f"sampler (--sampler): {config.relaxation.sampler!r} derives genotypes from σ(α), which "
+                         f"space {space.name!r}'s derivation does not take")
 
 
-def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key, gumbel_key=None, tau=1.0):
+def derive_genotype(space: SearchSpace, config: SearchConfig, arch):
+    """The genotype of `arch`, ranking ops by the relaxation's own weights (σ(α) in Fair DARTS)."""
+    return space.derive_genotype(arch, config.model, **_derivation_options(config))
+
+
+def arch_figures(space: SearchSpace, config: SearchConfig, arch) -> dict:
+    """The space's collapse diagnostics of `arch` (its derived cells' skips and pools, ...), or {}."""
+    if space.arch_diagnostics is None:
+        return {}
+    return dict(space.arch_diagnostics(arch, config.model, **_derivation_options(config)))
+
+
+def _derivation_options(config: SearchConfig) -> dict:
+    mode = config.relaxation.mode
+    return {"op_weights": derivation_weights(mode)} if mode == "sigmoid" else {}
+
+
+def _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key, gumbel_key=None, tau=1.0,
+                   aux_weight=None):
     """Loss of the supernet in train mode and (its updated BatchNorm statistics, logits); with a
     `gumbel_key` (a sampled search), the op weights are drawn from it at temperature `tau`, without one
-    they are softmax(α)."""
+    they are softmax(α); `aux_weight` is DARTS-' auxiliary skip weight (None: no auxiliary skip)."""
     sampling = {} if gumbel_key is None else {"sampler": config.relaxation, "tau": tau}
+    if aux_weight is not None:
+        sampling["aux_skip"] = aux_weight
     rngs = {"mask": mask_key} if gumbel_key is None else {"mask": mask_key, "gumbel": gumbel_key}
     logits, updates = space.supernet(config.model).apply(
         {"params": params, "batch_stats": batch_stats}, batch["inputs"], arch, train=True,
@@ -116,29 +163,46 @@ def _gumbel_key(state: SearchState, config: SearchConfig, salt: int):
     return step_key(state, salt) if config.sampled else None
 
 
-def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, tau=1.0, *, space: SearchSpace,
-              config: SearchConfig):
+def _deterministic_relaxation(config: SearchConfig) -> SamplerConfig | None:
+    """The relaxation scoring and the Hessian monitor use: a sampled search's own when it draws nothing
+    (Fair DARTS' sigmoid), else None for softmax(α) (a loss drawn anew at each call has no Hessian)."""
+    return config.relaxation if config.sampled and config.relaxation.mode in DETERMINISTIC_MODES else None
+
+
+def _aux_weight(config: SearchConfig, aux_weight):
+    """DARTS-' β for the supernet, or None with the remedy off (static: the program is then the authors')."""
+    return aux_weight if config.aux_skip else None
+
+
+def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, tau=1.0, aux_weight=0.0, *,
+              space: SearchSpace, config: SearchConfig):
     """One α/β update on the architecture half, first order or (config.unrolled) second order.
 
     The second-order gradient differentiates exactly, with autodiff, through one virtual weight step
     w' = w - lr·(∇w L_train + wd·w), where DARTS approximates it with finite differences.
     `weight_batch` is only read when unrolled; `reg_weight` (a scalar, so it never recompiles) weighs
-    β-DARTS' regulariser; `tau` (a scalar too) is a sampled search's temperature.
+    β-DARTS' regulariser; `tau` (a scalar too) is a sampled search's temperature, `aux_weight` DARTS-' β.
+    Fair DARTS' zero-one loss, at its constant config.zero_one, joins the architecture loss.
     """
     mask_key, gumbel_key = step_key(state, MASK_ARCH), _gumbel_key(state, config, GUMBEL_ARCH)
+    aux_weight = _aux_weight(config, aux_weight)
 
     def val_loss(arch, params):
         loss, aux = _supernet_loss(space, config, params, state.batch_stats, arch, arch_batch, mask_key, gumbel_key,
-                                   tau)
-        if config.beta_decay:  # static: with the remedy off the program is the authors' exactly
-            # Every device adds its share of the term; the shares sum to the global batch's loss.
+                                   tau, aux_weight)
+        # Static switches: with the remedies off the program is the authors' exactly. Every device adds its
+        # share of a term; the shares sum to the global batch's loss.
+        if config.beta_decay:
             loss = loss + reg_weight * beta_decay(arch) / collectives.device_count()
+        if config.zero_one:
+            loss = loss + config.zero_one * zero_one_loss(arch) / collectives.device_count()
         return loss, aux
 
     if config.unrolled:
         def train_loss(params, arch):
             return _supernet_loss(space, config, params, state.batch_stats, arch, weight_batch,
-                                  step_key(state, MASK_UNROLLED), _gumbel_key(state, config, GUMBEL_UNROLLED), tau)[0]
+                                  step_key(state, MASK_UNROLLED), _gumbel_key(state, config, GUMBEL_UNROLLED), tau,
+                                  aux_weight)[0]
 
         def loss_fn(arch):
             grads_w = collectives.global_sum(jax.grad(train_loss)(state.params, arch))
@@ -155,12 +219,14 @@ def arch_step(state: SearchState, arch_batch, weight_batch, lr, reg_weight=0.0, 
     return state.replace(arch=arch, opt_a=opt_a, batch_stats=batch_stats), metrics
 
 
-def weight_step(state: SearchState, batch, lr, tau=1.0, *, space: SearchSpace, config: SearchConfig):
-    """One weight update of the supernet with the current α/β (sampled at `tau` in a sampled search);
-    advances the step."""
+def weight_step(state: SearchState, batch, lr, tau=1.0, aux_weight=0.0, *, space: SearchSpace,
+                config: SearchConfig):
+    """One weight update of the supernet with the current α/β (sampled at `tau` in a sampled search, with
+    DARTS-' auxiliary skip at `aux_weight` when on); advances the step."""
     def loss_fn(params):
         return _supernet_loss(space, config, params, state.batch_stats, state.arch, batch,
-                              step_key(state, MASK_WEIGHTS), _gumbel_key(state, config, GUMBEL_WEIGHTS), tau)
+                              step_key(state, MASK_WEIGHTS), _gumbel_key(state, config, GUMBEL_WEIGHTS), tau,
+                              _aux_weight(config, aux_weight))
 
     params, opt_w, batch_stats, metrics = gradient_step(loss_fn, state.params, state.opt_w,
                                                         weight_optimizer(config.optim), lr, batch["label"])
@@ -169,8 +235,8 @@ def weight_step(state: SearchState, batch, lr, tau=1.0, *, space: SearchSpace, c
 
 @dataclasses.dataclass(frozen=True)
 class SearchSteps:
-    arch_step: Callable  # (state, arch_batch, weight_batch, lr, reg_weight, tau) -> (state, metrics)
-    weight_step: Callable  # (state, weight_batch, lr, tau) -> (state, metrics)
+    arch_step: Callable  # (state, arch_batch, weight_batch, lr, reg_weight, tau, aux_weight) -> (state, metrics)
+    weight_step: Callable  # (state, weight_batch, lr, tau, aux_weight) -> (state, metrics)
     eval_step: Callable  # (params, batch_stats, arch, batch) -> outputs
     devices: list
 
@@ -178,30 +244,33 @@ class SearchSteps:
 def compile_search_steps(space: SearchSpace, config: SearchConfig, devices) -> SearchSteps:
     static = dict(space=space, config=config)
     return SearchSteps(
-        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None, None, None)),
-        weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None, None)),
-        eval_step=evaluate.compile_eval_step(space, config.model, None, devices),
+        arch_step=parallel.pmap(parallel.bind(arch_step, **static), devices, (0, 0, 0, None, None, None, None)),
+        weight_step=parallel.pmap(parallel.bind(weight_step, **static), devices, (0, 0, None, None, None)),
+        eval_step=evaluate.compile_eval_step(space, config.model, None, devices, _deterministic_relaxation(config)),
         devices=devices)
 
 
 def search_step_fn(config: SearchConfig, arch_fn, weight_fn, devices, device_batch=common.device_batch,
                    step_metrics=lambda metrics: metrics) -> Callable:
-    """The driver's step: an α/β step (after warm-up), then a weight step, at the epoch's lr, β-DARTS weight
-    and τ. `device_batch(iterator, devices)` lays a loader's next batch out for the compiled steps, and
+    """The driver's step: an α/β step (after warm-up), then a weight step, at the epoch's lr, β-DARTS weight,
+    τ and DARTS-' β. `device_batch(iterator, devices)` lays a loader's next batch out for the compiled steps, and
     `step_metrics` maps their metrics (the stacked seed search reduces its seed axis there)."""
     def step_fn(device_state, epoch, iterators):
         lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
         tau = config.relaxation.tau(epoch, config.loop.epochs)
+        aux_weight = auxiliary_skip_weight(epoch, config.loop.epochs, config.aux_skip)
         weight_batch = device_batch(iterators["weights"], devices)
         metrics = {}
         if epoch >= config.warmup_epochs:
             arch_batch = device_batch(iterators["arch"], devices)
             device_state, arch_metrics = arch_fn(device_state, arch_batch, weight_batch, lr,
-                                                 beta_decay_weight(config, epoch), tau)
+                                                 beta_decay_weight(config, epoch), tau, aux_weight)
             metrics = {f"arch_{k}": v for k, v in step_metrics(arch_metrics).items()}
-        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr, tau)
-        sampled = {"tau": np.full(len(devices), tau)} if config.sampled else {}
-        return device_state, {**metrics, **step_metrics(weight_metrics), "lr": np.full(len(devices), lr), **sampled}
+        device_state, weight_metrics = weight_fn(device_state, weight_batch, lr, tau, aux_weight)
+        scheduled = {"tau": tau} if config.sampled else {}
+        scheduled.update({"aux_skip": aux_weight} if config.aux_skip else {})
+        return device_state, {**metrics, **step_metrics(weight_metrics), "lr": np.full(len(devices), lr),
+                              **{k: np.full(len(devices), v) for k, v in scheduled.items()}}
 
     return step_fn
 
@@ -210,11 +279,14 @@ def search_step_fn(config: SearchConfig, arch_fn, weight_fn, devices, device_bat
 def _compiled_hvp(space: SearchSpace, config: SearchConfig):
     """(arch, vector, params, batch_stats, batch) -> H·vector of the validation loss w.r.t. α/β, jitted once
     per architecture and loss settings (runs of another length share it). The loss is the softmax
-    relaxation's in sampled searches too: a loss drawn anew at every call has no Hessian to iterate on."""
+    relaxation's in Gumbel searches: a loss drawn anew at every call has no Hessian to iterate on. A
+    deterministic relaxation other than softmax (Fair DARTS' sigmoid) is kept, at its first τ."""
     mask_key = jax.random.key(0)  # one mask for every epoch, so that the epochs compare
+    relaxed = _deterministic_relaxation(config) is not None
+    gumbel_key, tau = (jax.random.key(0), config.relaxation.resolved[3]) if relaxed else (None, 1.0)
 
     def val_loss(arch, params, batch_stats, batch):
-        return _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key)[0]
+        return _supernet_loss(space, config, params, batch_stats, arch, batch, mask_key, gumbel_key, tau)[0]
 
     return jax.jit(lambda arch, vector, params, batch_stats, batch: jax.jvp(
         lambda a: jax.grad(val_loss)(a, params, batch_stats, batch), (arch,), (vector,))[1])
@@ -244,7 +316,8 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
     """Search: α/β on `arch_loader` batches (after warm-up), weights on `weight_loader`.
 
     With `dev_loader`, the supernet scores it at each epoch end and `dev_metrics(scores) -> dict`
-    adds to the epoch summary.
+    adds to the epoch summary. With config.early_stop_ratio, the search ends when RobustDARTS' rule
+    fires, and its genotype is the one of `early_stop_window` epochs earlier.
     """
     devices = devices or parallel.local_devices()
     parallel.check_global_batch(config.optim.batch_size)
@@ -256,24 +329,28 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
     epoch_steps = driver.steps_per_epoch(config.loop, weight_loader)
 
     step_fn = search_step_fn(config, compiled.arch_step, compiled.weight_step, devices)
+    early_stop = (diagnostics.EarlyStop(config.early_stop_ratio, config.early_stop_window, config.warmup_epochs, log)
+                  if config.early_stop_ratio else None)
 
     def derive(state):
-        return space.derive_genotype(state.arch, config.model)
+        return derive_genotype(space, config, state.arch)
 
     def on_epoch_start(epoch, state):
         # As the authors, the genotype is logged at the start of every epoch.
-        text = space.genotype_text(derive(state))
-        log.say(f"epoch {epoch} genotype: {text}")
-        log.text(int(state.step), "genotype", text)
-        log.scalars(int(state.step), {"epoch": epoch, "genotype": space.genotype_to_dict(derive(state)),
+        genotype = derive(state)
+        log.say(f"epoch {epoch} genotype: {space.genotype_text(genotype)}")
+        log.text(int(state.step), "genotype", space.genotype_text(genotype))
+        log.scalars(int(state.step), {"epoch": epoch, "genotype": space.genotype_to_dict(genotype),
                                       "arch": {k: np.asarray(v).tolist() for k, v in state.arch.items()}},
                     stream="genotypes")
+        if early_stop is not None:
+            early_stop.record_genotype(epoch, space.genotype_to_dict(genotype))
 
     dev = common.dev_monitor(compiled.eval_step, dev_loader, dev_metrics, devices)
     curvature = _hessian_monitor(space, config, arch_loader)
 
     def on_epoch_end(epoch, state):
-        figures = dict(space.arch_diagnostics(state.arch, config.model)) if space.arch_diagnostics else {}
+        figures = arch_figures(space, config, state.arch)
         if curvature is not None and (epoch + 1) % config.hessian_every == 0:
             figures["hessian_eigenvalue"] = curvature(state)
         return {**figures, **(dev(epoch, state) if dev else {})}
@@ -282,11 +359,16 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
         check_meta=common.architecture_check(space, config.model),
         on_epoch_start=on_epoch_start,
         on_epoch_end=on_epoch_end,
-        meta=lambda state: {"genotype": space.genotype_to_dict(derive(state))})
+        meta=lambda state: {"genotype": space.genotype_to_dict(derive(state))},
+        early_stop=early_stop)
     result = driver.run(loop=config.loop, config=config, workdir=workdir, state=init_search_state(space, config),
                         loaders={"weights": weight_loader, "arch": arch_loader}, step_fn=step_fn, devices=devices,
                         log=log, epoch_steps=epoch_steps, hooks=hooks, restart=restart)
-    genotype = derive(result.state)
+    if result.early_stop:
+        genotype = space.genotype_from_dict(result.early_stop["genotype"], config.model,
+                                            f"{workdir}: the early stop's genotype")
+    else:
+        genotype = derive(result.state)
     # A stopped search has no final genotype yet: what it would derive now goes to a file of its own.
     final, provisional = Path(workdir) / "genotype.json", Path(workdir) / PROVISIONAL_GENOTYPE
     if log.writes:
@@ -297,6 +379,9 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
         log.say(f"provisional genotype after step {result.step} of {config.loop.epochs * epoch_steps} in "
                 f"{provisional}; genotype.json is written when the search finishes: "
                 f"{space.genotype_text(genotype)}")
+    elif result.early_stop:
+        log.say(f"genotype of the end of epoch {result.early_stop['genotype_epoch']} (early stop after step "
+                f"{result.step}): {space.genotype_text(genotype)}")
     else:
         log.say(f"genotype after step {result.step}: {space.genotype_text(genotype)}")
     log.close()

@@ -25,8 +25,8 @@ from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.space import SearchSpace
 from darts_jax.engine.state import SearchState
 from darts_jax.tasks import common, evaluate
-from darts_jax.tasks.search import (SearchConfig, arch_step, check_sampler_support, init_search_state,
-                                    search_step_fn, weight_step)
+from darts_jax.tasks.search import (SearchConfig, arch_figures, arch_step, check_sampler_support, derive_genotype,
+                                    init_search_state, search_step_fn, weight_step)
 
 # vmap's axes of a stacked SearchState: the step counter is shared, every other leaf has a seed axis.
 SEED_AXES = SearchState(step=None, params=0, batch_stats=0, arch=0, opt_w=0, opt_a=0, key=0)
@@ -42,6 +42,9 @@ class SeedSearchConfig:
             raise ValueError(f"seeds: give distinct non-negative seeds, got {self.seeds}")
         if self.search.unrolled:
             raise ValueError("unrolled: the stacked search is first order; search second-order seeds one by one")
+        if self.search.early_stop_ratio:
+            raise ValueError("early_stop_ratio: the stacked search has no Hessian monitor to stop on; search "
+                             "early-stopped seeds one by one (--sequential)")
 
 
 class StackedLoaders:
@@ -80,13 +83,13 @@ def seed_state(stacked: SearchState, index: int) -> SearchState:
 
 def compile_seed_steps(space: SearchSpace, config: SearchConfig, devices):
     static = dict(space=space, config=config)
-    # Every seed draws its own Gumbel noise from its own key; the learning rate, β-DARTS weight and τ are shared.
-    arch = jax.vmap(parallel.bind(arch_step, **static), in_axes=(SEED_AXES, 0, 0, None, None, None),
+    # Every seed draws its own Gumbel noise from its own key; the lr, β-DARTS weight, τ and DARTS-' β are shared.
+    arch = jax.vmap(parallel.bind(arch_step, **static), in_axes=(SEED_AXES, 0, 0, None, None, None, None),
                     out_axes=(SEED_AXES, 0))
-    weight = jax.vmap(parallel.bind(weight_step, **static), in_axes=(SEED_AXES, 0, None, None),
+    weight = jax.vmap(parallel.bind(weight_step, **static), in_axes=(SEED_AXES, 0, None, None, None),
                       out_axes=(SEED_AXES, 0))
-    return (parallel.pmap(arch, devices, (0, 0, 0, None, None, None)),
-            parallel.pmap(weight, devices, (0, 0, None, None)))
+    return (parallel.pmap(arch, devices, (0, 0, 0, None, None, None, None)),
+            parallel.pmap(weight, devices, (0, 0, None, None, None)))
 
 
 def _stacked_device_batch(iterator, devices) -> dict:
@@ -122,7 +125,7 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
                              lambda metrics: _per_seed_metrics(metrics, seeds))
 
     def genotypes(state) -> dict:
-        return {str(seed): space.derive_genotype(seed_state(state, i).arch, search_config.model)
+        return {str(seed): derive_genotype(space, search_config, seed_state(state, i).arch)
                 for i, seed in enumerate(seeds)}
 
     def on_epoch_start(epoch, state):
@@ -133,10 +136,8 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
             seed: space.genotype_to_dict(genotype) for seed, genotype in found.items()}}, stream="genotypes")
 
     def on_epoch_end(epoch, state):
-        if space.arch_diagnostics is None:
-            return {}
         return {f"{name}_seed{seed}": value for i, seed in enumerate(seeds) for name, value in
-                space.arch_diagnostics(seed_state(state, i).arch, search_config.model).items()}
+                arch_figures(space, search_config, seed_state(state, i).arch).items()}
 
     hooks = driver.Hooks(
         check_meta=common.architecture_check(space, search_config.model),
@@ -149,7 +150,7 @@ def search_seeds(space: SearchSpace, config: SeedSearchConfig, weight_loaders, a
     results = []
     for i, seed in enumerate(seeds):
         state = seed_state(result.state, i)
-        genotype = space.derive_genotype(state.arch, search_config.model)
+        genotype = derive_genotype(space, search_config, state.arch)
         if log.writes and not result.interrupted:
             seed_dir = Path(workdir) / f"seed-{seed}"
             seed_dir.mkdir(exist_ok=True)

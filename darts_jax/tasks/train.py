@@ -65,6 +65,17 @@ def compile_train_steps(space: SearchSpace, config: TrainConfig, genotype, devic
                       devices=devices)
 
 
+def train_step_fn(config: TrainConfig, train_fn, devices) -> Callable:
+    """The driver's step: one weight update at the epoch's lr and drop-path probability."""
+    def step_fn(device_state, epoch, iterators):
+        lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
+        drop_prob = config.drop_path * epoch / config.loop.epochs
+        device_state, metrics = train_fn(device_state, common.device_batch(iterators["train"], devices), lr, drop_prob)
+        return device_state, {**metrics, "lr": np.full(len(devices), lr)}
+
+    return step_fn
+
+
 def train(space: SearchSpace, config: TrainConfig, genotype, train_loader, workdir, *, dev_loader=None,
           dev_metrics=None, devices=None, restart: bool = False, quiet: bool = False) -> common.TaskResult:
     """Trains `genotype`'s network on `train_loader`; with `dev_loader`, scores it at each epoch end."""
@@ -72,13 +83,7 @@ def train(space: SearchSpace, config: TrainConfig, genotype, train_loader, workd
     parallel.check_global_batch(config.optim.batch_size)
     log = RunLog(workdir, quiet)
     compiled = compile_train_steps(space, config, genotype, devices)
-
-    def step_fn(device_state, epoch, iterators):
-        lr = cosine_lr(epoch, config.loop.epochs, config.optim.lr, config.optim.lr_min)
-        drop_prob = config.drop_path * epoch / config.loop.epochs
-        device_state, metrics = compiled.train_step(device_state, common.device_batch(iterators["train"], devices),
-                                                    lr, drop_prob)
-        return device_state, {**metrics, "lr": np.full(len(devices), lr)}
+    step_fn = train_step_fn(config, compiled.train_step, devices)
 
     def write_genotype():
         # Only once the checkpoint has accepted the genotype, so a refused resume leaves the file alone.

@@ -49,6 +49,6 @@ def test_a_run_config_round_trips_through_json(cls, tmp_path):
 def test_a_search_run_is_not_taken_for_a_training_run(tmp_path):
     search = config_lib.with_fields(SearchConfig(model=ModelConfig()), epochs=3, warmup_epochs=1)
     config_lib.save_json(search, tmp_path / "config.json")
-    with pytest.raises(ValueError, match=r"is not the config of a train run \(it has arch_betas, .*warmup_epochs\)"
-                                         r".*pass --genotype WORKDIR/genotype.json to `darts-jax train`"):
+    with pytest.raises(ValueError, match=r"is not the config of a train run \(it has arch_betas, .*warmup_epochs, "
+                                         r"zero_one\).*pass --genotype WORKDIR/genotype.json to `darts-jax train`"):
         common.load_run_config(TrainConfig, tmp_path / "config.json")

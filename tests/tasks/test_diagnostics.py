@@ -55,3 +55,15 @@ def test_pcdarts_collapse_figures_count_the_derived_cells_ops():
     probs = np.exp(arch["alphas_reduce"]) / np.exp(arch["alphas_reduce"]).sum(1, keepdims=True)
     assert figures["reduce_alpha_entropy"] == pytest.approx(float((-(probs * np.log(probs)).sum(1)).mean()))
     assert figures["normal_alpha_entropy"] < 0.01 < figures["reduce_alpha_entropy"] < np.log(8)
+
+
+def test_the_early_stop_rule_compares_window_means_of_the_eigenvalue():
+    rule = diagnostics.early_stop_epoch
+    grown = {0: 1.0, 1: 1.0, 2: 1.0, 3: 2.0, 4: 2.0, 5: 2.0}  # window 3: mean 1 then mean 2
+    assert rule(grown, 5, 0.75, 3) == 2  # 1 / 2 < 0.75: the architecture of epoch 5 - 3
+    assert rule(grown, 5, 0.4, 3) is None  # 1 / 2 is not under 0.4
+    assert rule(grown, 4, 0.75, 3) is None  # epochs -1 .. 4 are not all there
+    assert rule({e: v for e, v in grown.items() if e != 1}, 5, 0.75, 3) is None
+    edge = {0: 3.0, 1: 4.0}  # 3 / 4 is not under 0.75
+    assert rule(edge, 1, 0.75, 1) is None and rule(edge, 1, 0.76, 1) == 0
+    assert rule({0: -1.0, 1: 2.0}, 1, 0.75, 1) is None  # a ratio of curvatures of either sign says nothing

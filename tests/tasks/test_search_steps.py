@@ -98,8 +98,8 @@ def float64_runs(host_state):
             for (weight_batch, arch_batch), lr in zip(batches, STEP_LRS):
                 weight_batch = parallel.shard_batch(batch_arrays(weight_batch), count)
                 state, arch_metrics = compiled.arch_step(state, parallel.shard_batch(batch_arrays(arch_batch), count),
-                                                         weight_batch, lr, 0.0, 1.0)
-                state, weight_metrics = compiled.weight_step(state, weight_batch, lr, 1.0)
+                                                         weight_batch, lr, 0.0, 1.0, 0.0)
+                state, weight_metrics = compiled.weight_step(state, weight_batch, lr, 1.0, 0.0)
                 metrics = {**{f"arch_{k}": v for k, v in arch_metrics.items()}, **weight_metrics}
                 history.append((jax.device_get(state), jax.device_get(metrics)))
             runs[count] = {"history": history, "traces": traces}
@@ -225,6 +225,11 @@ def test_the_search_command_line_sets_the_sampler_and_refuses_what_it_cannot_run
         SamplerConfig("gumbel_st_mc", sampler_samples=5, per_example_sample=True)
     with pytest.raises(ValueError, match=r"sampler_samples \(--sampler-samples\)"):
         config("--sampler", "gdas", "--sampler-samples", "3")
+    remedied = config("--sampler", "fair_darts", "--zero-one", "10", "--aux-skip", "1", "--early-stop-ratio", "0.75",
+                      "--early-stop-window", "4", "--beta-decay", "2", "--max-skips", "2")
+    assert remedied.relaxation.mode == "sigmoid" and remedied.sampled
+    assert (remedied.zero_one, remedied.aux_skip, remedied.early_stop_ratio, remedied.early_stop_window,
+            remedied.beta_decay, remedied.model.max_skips) == (10.0, 1.0, 0.75, 4, 2.0, 2)
     # A space whose supernet draws nothing is refused by name before anything compiles.
     softmax_only = dataclasses.replace(SPACE, name="softmax-only", supernet=lambda model: _SoftmaxOnlySupernet())
     with pytest.raises(ValueError, match="space 'softmax-only' only has the softmax relaxation"):

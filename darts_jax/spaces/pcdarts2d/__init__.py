@@ -8,6 +8,7 @@ form, published genotypes), `plots` (cells, α/β, collapse table).
 from __future__ import annotations
 
 from darts_jax.engine.space import SearchSpace, register
+from darts_jax.relaxations import softmax_np
 from darts_jax.spaces.pcdarts2d import genotype as genotype_lib
 from darts_jax.spaces.pcdarts2d import genotype_text
 from darts_jax.spaces.pcdarts2d.config import PRIMITIVES, SHAPE_FIELDS, ModelConfig
@@ -22,11 +23,13 @@ SPACE = register(SearchSpace(
     network=DerivedNetwork,
     init_supernet=init_supernet,
     init_network=init_network,
-    derive_genotype=lambda arch, model: genotype_lib.derive_genotype(arch, model.primitives, model.max_skips),
+    derive_genotype=lambda arch, model, op_weights=softmax_np: genotype_lib.derive_genotype(
+        arch, model.primitives, model.max_skips, op_weights),
     genotype_to_dict=genotype_lib.Genotype.to_dict,
     genotype_from_dict=lambda data, model, where: genotype_lib.Genotype.from_json(data, model.primitives, where),
     load_genotype=lambda spec, model: genotype_text.load_genotype(spec, model.primitives),
     genotype_text=genotype_lib.Genotype.to_string,
     shape_fields=SHAPE_FIELDS,
-    arch_diagnostics=lambda arch, model: genotype_lib.collapse_diagnostics(arch, model.primitives),
+    arch_diagnostics=lambda arch, model, op_weights=softmax_np: genotype_lib.collapse_diagnostics(
+        arch, model.primitives, op_weights),
 ))

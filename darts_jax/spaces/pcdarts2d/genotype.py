@@ -140,8 +140,8 @@ def node_edge_rows(node: int) -> slice:
 NODE_BOUNDS = tuple(node_edge_rows(node).start for node in range(NODES)) + (NUM_MIXED_EDGES,)
 
 
-def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str,
-                 max_skips: int | None = None) -> tuple[tuple[str, int], ...]:
+def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str, max_skips: int | None = None,
+                 op_weights=softmax_np) -> tuple[tuple[str, int], ...]:
     alphas = np.asarray(alphas, dtype=np.float64)
     betas = np.asarray(betas, dtype=np.float64)
     if alphas.shape != (NUM_MIXED_EDGES, len(primitives)):
@@ -157,7 +157,7 @@ def _derive_cell(alphas, betas, primitives: Sequence[str], cell: str,
     usable = np.array([p != NONE for p in primitives])
     if not usable.any():
         raise ValueError(f"primitives {list(primitives)}: no op other than {NONE!r} to choose")
-    weights_ExO = softmax_np(alphas) * edge_weights(betas, NODE_BOUNDS)[:, None]
+    weights_ExO = op_weights(alphas) * edge_weights(betas, NODE_BOUNDS)[:, None]
     allowed_ExO = np.broadcast_to(usable, weights_ExO.shape).copy()
     while True:
         edges, rows = _strongest_edges(np.where(allowed_ExO, weights_ExO, -np.inf), primitives)
@@ -183,17 +183,19 @@ def _strongest_edges(weights_ExO: np.ndarray, primitives: Sequence[str]):
     return edges, rows
 
 
-def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES, max_skips: int | None = None) -> Genotype:
+def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES, max_skips: int | None = None,
+                    op_weights=softmax_np) -> Genotype:
     """Discrete cells from α·β (spec §2.5); `arch` maps ARCH_KEYS to numpy or jax arrays.
 
     `max_skips` caps the skip connections of the normal cell (P-DARTS' remedy for collapse); None, the
-    authors' derivation, has no cap.
+    authors' derivation, has no cap. `op_weights` maps α to op strengths: softmax, as the authors, or the
+    relaxation's own (relaxations.derivation_weights; σ(α) for Fair DARTS).
     """
     missing = [key for key in ARCH_KEYS if key not in arch]
     if missing:
         raise ValueError(f"arch: missing {missing}; expected keys {list(ARCH_KEYS)}")
     normal, reduce = (_derive_cell(arch[f"alphas_{cell}"], arch[f"betas_{cell}"], primitives, cell,
-                                   max_skips if cell == "normal" else None)
+                                   max_skips if cell == "normal" else None, op_weights)
                       for cell in ("normal", "reduce"))
     return Genotype(normal, CONCAT, reduce, CONCAT)
 
@@ -201,10 +203,11 @@ def derive_genotype(arch: Mapping, primitives: Sequence[str] = PRIMITIVES, max_s
 PARAMETER_FREE = ("skip_connect", "max_pool_3x3", "avg_pool_3x3")
 
 
-def collapse_diagnostics(arch: Mapping, primitives: Sequence[str] = PRIMITIVES) -> dict:
+def collapse_diagnostics(arch: Mapping, primitives: Sequence[str] = PRIMITIVES, op_weights=softmax_np) -> dict:
     """Per cell: skip connections, pools and all parameter-free ops among the derived cell's 8 edges (a
-    collapsed search derives mostly these), and the mean entropy of softmax(α) over the 14 edges."""
-    genotype = derive_genotype(arch, primitives)
+    collapsed search derives mostly these, ranked by `op_weights` as derive_genotype), and the mean
+    entropy of softmax(α) over the 14 edges."""
+    genotype = derive_genotype(arch, primitives, op_weights=op_weights)
     figures = {}
     for cell in ("normal", "reduce"):
         ops = [op for op, _ in getattr(genotype, cell)]

@@ -25,7 +25,14 @@ from darts_jax.nn.layers import (
     init_variables,
     max_pool_2x2_ceil,
 )
-from darts_jax.relaxations import SamplerConfig, edge_weights, sample_arch_weights, softmax_weights
+from darts_jax.relaxations import (
+    DETERMINISTIC_MODES,
+    SamplerConfig,
+    auxiliary_skip,
+    edge_weights,
+    sample_arch_weights,
+    softmax_weights,
+)
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spaces.pcdarts2d.genotype import (
     ARCH_KEYS,
@@ -79,18 +86,24 @@ def cell_weights(arch: dict, kind: str, sampler: SamplerConfig | None = None, ke
     return op_weights, edge_weights(arch[f"betas_{kind}"], NODE_BOUNDS)
 
 
-def sampled_cell_weights(module: nn.Module, arch: dict, sampler: SamplerConfig | None, tau, batch_size: int) -> dict:
+def sampled_cell_weights(module: nn.Module, arch: dict, sampler: SamplerConfig | None, tau, batch_size: int,
+                         primitives: Sequence[str] = (), aux_skip=None) -> dict:
     """{kind: cell_weights} of both cell kinds, each kind with its own draw from `module`'s 'gumbel' RNG
-    (shared by every cell of that kind, as GDAS). Per-example draws differ across devices too."""
-    if sampler is None or sampler.mode == "softmax":
-        return {kind: cell_weights(arch, kind, sampler, None, tau) for kind in ("normal", "reduce")}
-    weights = {}
-    for kind in ("normal", "reduce"):
-        key = module.make_rng("gumbel")
-        if sampler.per_example_sample and collectives.axis_name() is not None:
-            key = jax.random.fold_in(key, jax.lax.axis_index(collectives.axis_name()))
-        weights[kind] = cell_weights(arch, kind, sampler, key, tau, batch_size)
-    return weights
+    (shared by every cell of that kind, as GDAS). Per-example draws differ across devices too.
+    With `aux_skip` (DARTS-' β, a scalar) every edge's skip_connect of `primitives` weighs that much more."""
+    if sampler is None or sampler.mode in DETERMINISTIC_MODES:
+        weights = {kind: cell_weights(arch, kind, sampler, None, tau) for kind in ("normal", "reduce")}
+    else:
+        weights = {}
+        for kind in ("normal", "reduce"):
+            key = module.make_rng("gumbel")
+            if sampler.per_example_sample and collectives.axis_name() is not None:
+                key = jax.random.fold_in(key, jax.lax.axis_index(collectives.axis_name()))
+            weights[kind] = cell_weights(arch, kind, sampler, key, tau, batch_size)
+    if aux_skip is None:
+        return weights
+    skip = list(primitives).index("skip_connect")
+    return {kind: (auxiliary_skip(op_weights, skip, aux_skip), edges) for kind, (op_weights, edges) in weights.items()}
 
 
 def skips_unselected_ops(sampler: SamplerConfig | None) -> bool:
@@ -282,15 +295,16 @@ class SearchCell(nn.Module):
 
 class SearchNetwork(nn.Module):
     """Waveforms (B, S) and architecture parameters to class logits (B, classes); with a `sampler`, the op
-    weights are drawn at temperature `tau` (see the module docstring)."""
+    weights are drawn at temperature `tau` (see the module docstring); `aux_skip` is DARTS-' β."""
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, wave_BxS, arch: dict, train: bool, sampler: SamplerConfig | None = None, tau=1.0):
+    def __call__(self, wave_BxS, arch: dict, train: bool, sampler: SamplerConfig | None = None, tau=1.0,
+                 aux_skip=None):
         cfg = self.config
         x = input_features(self, cfg.frontend, wave_BxS, train, cfg.mask)
         s0, s1 = Stems(STEM_MULTIPLIER * cfg.init_channels)(x, train)
-        weights = sampled_cell_weights(self, arch, sampler, tau, wave_BxS.shape[0])
+        weights = sampled_cell_weights(self, arch, sampler, tau, wave_BxS.shape[0], cfg.primitives, aux_skip)
         skip = skips_unselected_ops(sampler)
         for plan in cell_plan(cfg.layers, cfg.init_channels):
             op_weights_ExO, edge_weights_E = weights["reduce" if plan.reduction else "normal"]

@@ -8,6 +8,7 @@ The search and training defaults are the authors' (spec §5.3).
 from __future__ import annotations
 
 from darts_jax.engine.space import SearchSpace, register
+from darts_jax.relaxations import softmax_np
 from darts_jax.spaces.pcdarts2d import genotype as cell_genotypes
 from darts_jax.spaces.raw import genotype as genotype_lib
 from darts_jax.spaces.raw.config import PRIMITIVES, SHAPE_FIELDS, ModelConfig
@@ -30,7 +31,8 @@ SPACE = register(SearchSpace(
     network=DerivedNetwork,
     init_supernet=init_supernet,
     init_network=init_network,
-    derive_genotype=lambda arch, model: cell_genotypes.derive_genotype(arch, model.primitives),
+    derive_genotype=lambda arch, model, op_weights=softmax_np: cell_genotypes.derive_genotype(
+        arch, model.primitives, op_weights=op_weights),
     genotype_to_dict=cell_genotypes.Genotype.to_dict,
     genotype_from_dict=lambda data, model, where: cell_genotypes.Genotype.from_json(data, model.primitives, where),
     load_genotype=lambda spec, model: genotype_lib.load_genotype(spec, model.primitives),

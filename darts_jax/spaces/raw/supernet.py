@@ -96,14 +96,15 @@ class SearchCell(nn.Module):
 
 class SearchNetwork(nn.Module):
     """Waveforms (B, S) and architecture parameters to cos θ (B, 2); with a `sampler`, the op weights are
-    drawn at temperature `tau`."""
+    drawn at temperature `tau`; `aux_skip` is DARTS-' β."""
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, wave_BxS, arch: dict, train: bool, sampler: SamplerConfig | None = None, tau=1.0):
+    def __call__(self, wave_BxS, arch: dict, train: bool, sampler: SamplerConfig | None = None, tau=1.0,
+                 aux_skip=None):
         cfg = self.config
         s0, s1 = Stem(cfg, name="stem")(wave_BxS, train)
-        weights = sampled_cell_weights(self, arch, sampler, tau, wave_BxS.shape[0])
+        weights = sampled_cell_weights(self, arch, sampler, tau, wave_BxS.shape[0], cfg.primitives, aux_skip)
         skip = skips_unselected_ops(sampler)
         for plan in cells(cfg):
             op_weights_ExO, edge_weights_E = weights["reduce" if plan.reduction else "normal"]
