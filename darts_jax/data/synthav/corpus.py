@@ -33,7 +33,7 @@ from darts_jax.data.synthspoof.channel import apply_channel, draw_channel
 from darts_jax.data.synthspoof.speech import draw_speaker, plan_utterance
 from darts_jax.data.synthspoof.speech import render as render_speech
 
-FORMAT_VERSION = 1  # bump when generation changes, so an old cached corpus is not reused
+FORMAT_VERSION = 2  # bump when generation changes, so an old cached corpus is not reused
 MANIFEST = "synthav.json"
 CATEGORIES = ("RVRA", "FVRA", "RVFA", "FVFA", "LS")
 REAL = "RVRA"

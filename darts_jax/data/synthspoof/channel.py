@@ -1,9 +1,17 @@
 """The recording chain SynthSpoof puts every utterance through, bona fide and spoof alike.
 
-Room reverberation, background noise, leading/trailing silence and the final level are drawn from
-one distribution whatever the class, so duration, RMS, noise floor and silence carry no label; the
-chain itself treats every signal alike (a low-cut, no limiter, the noise added after the level is
-set, the mean removed), so it adds no class-dependent trace: a detector has to find the attacks' own.
+Room reverberation, background noise, leading/trailing silence, the microphone's response and the
+final level are drawn from one distribution whatever the class, so duration, RMS, noise floor and
+silence carry no label; the chain itself treats every signal alike (a phase dispersion, a low-cut,
+no limiter, the noise added after the level is set, the mean removed), so it adds no class-dependent
+trace: a detector has to find the attacks' own.
+
+Format 4 added three parts to take waveform- and spectral-shape cues away (docs/synthspoof_audit.md).
+The dispersion, an all-pass cascade, spreads each glottal pulse over milliseconds, so the zero-crossings
+follow the spectrum rather than whether the phase came from a pulse train or from a vocoder. The
+microphone's equaliser (shelves and a presence band, drawn per utterance) spreads the spectral balance
+and shape between recordings, diluting what is left of the attacks' differences in them. The room is
+less dry (direct-to-reverberant ratio 5-15 dB), which blurs the waveform's peak shape.
 """
 from __future__ import annotations
 
@@ -18,6 +26,21 @@ from darts_jax.data.synthspoof.spectral import SAMPLE_RATE, moving_average
 MAX_PEAK_DBFS = -1.0
 LOW_CUT_HZ = 50.0
 _LOW_CUT_SOS = butter(2, LOW_CUT_HZ, btype="highpass", fs=SAMPLE_RATE, output="sos")
+# First-order all-pass sections of the dispersion, coefficients a in DISPERSION_COEFFICIENTS: each delays
+# 0 Hz by (1 - a) / (1 + a) samples and 8 kHz by (1 + a) / (1 - a), so the cascade delays 0 Hz by 12 to
+# 28 ms and 8 kHz by under 1.4 ms; weaker dispersions left zero-crossing and near-peak cues (#17).
+DISPERSION_SECTIONS = 64
+DISPERSION_COEFFICIENTS = (-0.75, -0.5)
+MICROPHONE_GAIN_DB = 8.0  # the largest boost or cut of each equaliser band
+
+
+@dataclasses.dataclass(frozen=True)
+class EqBand:
+    """One band of a parametric equaliser (RBJ cookbook biquads): 'low' or 'high' shelf, or 'peak'."""
+    kind: str
+    hz: float
+    gain_db: float
+    q: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,22 +54,68 @@ class Channel:
     noise_slope: float  # 0 white, 1 pink, 2 brown
     hum_hz: float  # 0: no mains hum
     rms_dbfs: float
+    dispersion: tuple[float, ...]  # first-order all-pass coefficients
+    microphone: tuple[EqBand, ...]
 
 
 def draw_channel(rng: np.random.Generator) -> Channel:
-    """Durations, room, noise and level of one utterance."""
+    """Durations, room, noise, microphone and level of one utterance."""
     speech_s = float(np.clip(rng.lognormal(np.log(2.4), 0.35), 1.0, 6.0))
     return Channel(
         speech_samples=int(speech_s * SAMPLE_RATE),
         lead_samples=int(rng.uniform(0.05, 0.6) * SAMPLE_RATE),
         trail_samples=int(rng.uniform(0.05, 0.6) * SAMPLE_RATE),
         rt60_s=float(rng.uniform(0.1, 0.3)),
-        direct_to_reverb_db=float(rng.uniform(10.0, 20.0)),
+        direct_to_reverb_db=float(rng.uniform(5.0, 15.0)),
         snr_db=float(rng.uniform(30.0, 50.0)),
         noise_slope=float(rng.uniform(0.5, 1.5)),
         hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.15 else 0.0,
         rms_dbfs=float(rng.uniform(-32.0, -22.0)),
+        dispersion=tuple(float(a) for a in rng.uniform(*DISPERSION_COEFFICIENTS, size=DISPERSION_SECTIONS)),
+        microphone=draw_microphone(rng),
     )
+
+
+def draw_microphone(rng: np.random.Generator) -> tuple[EqBand, ...]:
+    """A low shelf (150-500 Hz), a high shelf (2-6 kHz) and a presence band (1-6 kHz), each +-8 dB."""
+    def gain():
+        return float(rng.uniform(-MICROPHONE_GAIN_DB, MICROPHONE_GAIN_DB))
+    low = EqBand("low", float(rng.uniform(150.0, 500.0)), gain(), 1.0 / np.sqrt(2.0))
+    high = EqBand("high", float(rng.uniform(2000.0, 6000.0)), gain(), 1.0 / np.sqrt(2.0))
+    presence_hz = float(np.exp(rng.uniform(np.log(1000.0), np.log(6000.0))))
+    return low, high, EqBand("peak", presence_hz, gain(), float(rng.uniform(0.7, 2.0)))
+
+
+def dispersion_sos(coefficients: tuple[float, ...]) -> np.ndarray:
+    """The all-pass cascade (a + z^-1) / (1 + a z^-1), two sections per second-order row."""
+    a = np.asarray(coefficients, float).reshape(-1, 2)
+    product, total = a[:, 0] * a[:, 1], a.sum(axis=1)
+    ones = np.ones(len(a))
+    return np.stack([product, total, ones, ones, total, product], axis=1)
+
+
+def eq_sos(bands: tuple[EqBand, ...]) -> np.ndarray:
+    """Second-order sections of the equaliser bands (R. Bristow-Johnson's Audio EQ Cookbook)."""
+    rows = []
+    for band in bands:
+        amplitude = 10.0 ** (band.gain_db / 40.0)
+        omega = 2.0 * np.pi * band.hz / SAMPLE_RATE
+        cos_w, alpha = np.cos(omega), np.sin(omega) / (2.0 * band.q)
+        if band.kind == "peak":
+            b = [1 + alpha * amplitude, -2 * cos_w, 1 - alpha * amplitude]
+            a = [1 + alpha / amplitude, -2 * cos_w, 1 - alpha / amplitude]
+        elif band.kind in ("low", "high"):
+            sign = 1.0 if band.kind == "high" else -1.0
+            root = 2.0 * np.sqrt(amplitude) * alpha
+            up = (amplitude + 1) + sign * (amplitude - 1) * cos_w
+            down = (amplitude + 1) - sign * (amplitude - 1) * cos_w
+            b = [amplitude * (up + root), -2 * sign * amplitude * ((amplitude - 1) + sign * (amplitude + 1) * cos_w),
+                 amplitude * (up - root)]
+            a = [down + root, 2 * sign * ((amplitude - 1) - sign * (amplitude + 1) * cos_w), down - root]
+        else:
+            raise ValueError(f"EqBand.kind: {band.kind!r} is not 'low', 'high' or 'peak'")
+        rows.append(np.array(b + a) / a[0])
+    return np.stack(rows) if rows else np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])  # no bands: a flat response
 
 
 def room_impulse_response(channel: Channel, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +148,8 @@ def background_noise(num_samples: int, channel: Channel, rng: np.random.Generato
 
 
 def apply_channel(speech: np.ndarray, channel: Channel, rng: np.random.Generator) -> np.ndarray:
-    """Silence-padded, reverberant, noisy speech at the channel's RMS level (float, in [-1, 1]).
+    """Silence-padded, dispersed, reverberant, equalised, noisy speech at the channel's RMS level (float,
+    in [-1, 1]).
 
     The level is set on the speech alone and the noise is added after it, at the channel's SNR re the
     levelled speech: the noise floor then follows the speech level whatever the signal's crest factor.
@@ -90,9 +160,10 @@ def apply_channel(speech: np.ndarray, channel: Channel, rng: np.random.Generator
         raise ValueError(f"speech has {speech.size} samples, the channel expects {channel.speech_samples}")
     total = channel.lead_samples + speech.size + channel.trail_samples
     padded = np.zeros(total)
-    padded[channel.lead_samples:channel.lead_samples + speech.size] = speech
+    padded[channel.lead_samples:channel.lead_samples + speech.size] = sosfilt(dispersion_sos(channel.dispersion),
+                                                                               speech)
     wet = low_cut(fftconvolve(padded, room_impulse_response(channel, rng))[:total])
-    levelled = set_level(wet, channel.rms_dbfs)
+    levelled = set_level(sosfilt(eq_sos(channel.microphone), wet), channel.rms_dbfs)
     speech_rms = np.sqrt(np.mean(levelled[channel.lead_samples:channel.lead_samples + speech.size] ** 2))
     noise = low_cut(background_noise(total, channel, rng)) * speech_rms * 10.0 ** (-channel.snr_db / 20.0)
     noisy = levelled + noise
