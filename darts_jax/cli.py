@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trim-silence", action="store_true",
                    help="score each file without its leading and trailing non-speech (the silence audit)")
     p.add_argument("--batch-size", type=int, default=64)
+    add_compile_cache_flag(p, default="beside --workdir; none with --model")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="write a self-contained model folder (or a portable StableHLO one)")
