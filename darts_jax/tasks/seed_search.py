@@ -44,7 +44,7 @@ class SeedSearchConfig:
             raise ValueError("unrolled: the stacked search is first order; search second-order seeds one by one")
         if self.search.early_stop_ratio:
             raise ValueError("early_stop_ratio: the stacked search has no Hessian monitor to stop on; search "
-                             "early-stopped seeds one by one (--sequential)")
+                             "early-stopped seeds one by one (`darts-jax search --seed S`)")
 
 
 class StackedLoaders:
