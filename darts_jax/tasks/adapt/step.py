@@ -22,6 +22,7 @@ from darts_jax.engine.state import step_key
 from darts_jax.engine.steps import classification_metrics, descend
 from darts_jax.tasks.adapt import losses
 from darts_jax.tasks.adapt.config import AdaptLoss
+from darts_jax.tasks.arrays import fixed_batches
 
 # Salts of the per-step keys.
 CUTMIX, FORWARD = range(2)
@@ -111,13 +112,10 @@ def predict(forward, variables, inputs: np.ndarray, batch_size: int, devices) ->
     """Eval-mode logits (N, K) and features (N, D) of every row of `inputs` (the last batch padded)."""
     replicated = parallel.replicate(variables, devices)
     outputs = {"logits": [], "features": []}
-    for start in range(0, len(inputs), batch_size):
-        chunk = inputs[start:start + batch_size]
-        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)]) if len(chunk) < batch_size \
-            else chunk
-        out = jax.device_get(forward(replicated, parallel.shard_batch({"x": padded}, len(devices))["x"]))
+    for batch, count in fixed_batches({"x": inputs}, batch_size):
+        out = jax.device_get(forward(replicated, parallel.shard_batch(batch, len(devices))["x"]))
         for name in outputs:
-            outputs[name].append(out[name].reshape(batch_size, -1)[:len(chunk)])
+            outputs[name].append(out[name].reshape(batch_size, -1)[:count])
     return {name: np.concatenate(parts) for name, parts in outputs.items()}
 
 

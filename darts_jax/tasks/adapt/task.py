@@ -20,39 +20,7 @@ from darts_jax.engine.state import TrainState, first_step, run_key_data
 from darts_jax.tasks.adapt.config import AdaptConfig
 from darts_jax.tasks.adapt.step import (Backbone, compile_adapt_step, compile_eval_forward, predict,
                                         prototypes_from_outputs, sgd)
-
-
-class ArrayLoader:
-    """Shuffled fixed-size batches of in-memory arrays (the last partial batch of an epoch is dropped, so
-    shapes never change), resumable: its cursor is (epoch, batch), each epoch's order a seeded draw."""
-
-    def __init__(self, arrays: dict, batch_size: int, seed: int):
-        self.arrays = {name: np.asarray(value) for name, value in arrays.items()}
-        self.size = len(self.arrays["label"])
-        if self.size < batch_size:
-            raise ValueError(f"batch_size: {batch_size} is more than the {self.size} training samples; "
-                             f"give a smaller --batch-size")
-        self.batch_size, self.seed = batch_size, seed
-        self.epoch, self.batch = 0, 0
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.size // self.batch_size
-
-    def state(self) -> dict:
-        return {"epoch": self.epoch, "batch": self.batch}
-
-    def restore(self, state: dict) -> None:
-        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
-
-    def __iter__(self):
-        while True:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
-            while self.batch < self.steps_per_epoch:
-                rows = order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
-                self.batch += 1
-                yield {name: value[rows] for name, value in self.arrays.items()}
-            self.epoch, self.batch = self.epoch + 1, 0
+from darts_jax.tasks.arrays import ArrayLoader
 
 
 @dataclasses.dataclass

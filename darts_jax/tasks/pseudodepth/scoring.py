@@ -6,7 +6,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from darts_jax.tasks.pseudodepth.batches import fixed_batches
+from darts_jax.tasks.arrays import fixed_batches
 from darts_jax.engine import parallel
 
 EVAL_BATCH = 128

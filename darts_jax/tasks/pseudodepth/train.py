@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darts_jax.tasks.pseudodepth.batches import ArrayLoader
+from darts_jax.tasks.arrays import ArrayLoader
 from darts_jax.engine import driver, parallel
 from darts_jax.engine.checkpoint import check_same_shapes, load_weights
 from darts_jax.engine.config import LoopConfig, OptimConfig

@@ -11,7 +11,8 @@ from darts_jax.engine.state import TrainState, first_step, run_key_data
 from darts_jax.tasks.adapt import losses
 from darts_jax.tasks.adapt.config import METHODS, AdaptLoss, config_for
 from darts_jax.tasks.adapt.step import Backbone, adapt_step, prototypes_from_outputs, sgd
-from darts_jax.tasks.adapt.task import ArrayLoader, adapt
+from darts_jax.tasks.adapt.task import adapt
+from darts_jax.tasks.arrays import ArrayLoader
 
 TRACES = {"forward": 0}
 
@@ -124,6 +125,11 @@ def test_array_loader_resumes_where_it_stopped():
     assert first.steps_per_epoch == 5
     epoch_rows = np.random.default_rng([7, 0]).permutation(21)[:20]
     np.testing.assert_array_equal(np.concatenate(seen[:5]), data["label"][epoch_rows])
+    # A cursor saved by the previous release's adaptation loader, (epoch, batch), resumes at the same batch.
+    older = ArrayLoader(data, 4, seed=7)
+    older.restore({"epoch": 1, "batch": 1})  # the 7th batch: epoch 1 of 5 batches, its second
+    epoch_1 = np.random.default_rng([7, 1]).permutation(21)
+    np.testing.assert_array_equal(next(iter(older))["label"], data["label"][epoch_1[4:8]])
 
 
 def test_adapt_run_writes_the_teachers_prototypes_and_leaves_the_teacher_alone(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from darts_jax.tasks.pseudodepth.batches import ArrayLoader, fixed_batches
+from darts_jax.tasks.arrays import ArrayLoader, fixed_batches
 from darts_jax.engine.config import with_fields
 from darts_jax.engine.optim import weight_optimizer
 from darts_jax.tasks.pseudodepth.models import (

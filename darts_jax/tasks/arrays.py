@@ -1,7 +1,9 @@
-"""Batches of in-memory image arrays for the pseudo-depth runs, resumable by a cursor.
+"""Batches of in-memory arrays, for the tasks whose data fit in memory (adaptation, pseudo-depth).
 
-Epoch e visits the rows in the order of a generator seeded with (seed, e), so the batches depend on the
-seed and the number of batches drawn only: `restore(state())` gives what an uninterrupted run draws.
+`ArrayLoader` gives endless shuffled training batches resumable by a cursor: epoch e visits the rows in
+the order of a generator seeded with (seed, e), so the batches depend on the seed and the number of
+batches drawn only, and `restore(state())` gives what an uninterrupted run draws. `fixed_batches` walks
+the rows in order for scoring, padding the last batch so that shapes, and compiled steps, never change.
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ class ArrayLoader:
         sizes = {name: len(value) for name, value in arrays.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"arrays of different lengths: {sizes}")
-        self.arrays, self.batch_size, self.seed = arrays, batch_size, seed
+        self.arrays = {name: np.asarray(value) for name, value in arrays.items()}
+        self.batch_size, self.seed = batch_size, seed
         self.size = next(iter(sizes.values()))
         if not 1 <= batch_size <= self.size:
-            raise ValueError(f"batch_size (--batch-size): {batch_size} must be between 1 and the {self.size} rows")
+            raise ValueError(f"batch_size (--batch-size): {batch_size} must be between 1 and the {self.size} rows "
+                             f"of the training data")
         self.cursor = 0
 
     @property
@@ -31,6 +35,9 @@ class ArrayLoader:
         return {"cursor": self.cursor, "seed": self.seed}
 
     def restore(self, state: dict) -> None:
+        if "cursor" not in state and {"epoch", "batch"} <= set(state):
+            # The adaptation task's loader of the previous release kept (epoch, batch) with the same order.
+            state = {"cursor": int(state["epoch"]) * self.steps_per_epoch + int(state["batch"]), "seed": self.seed}
         if state.get("seed") != self.seed:
             raise ValueError(f"loader state of seed {state.get('seed')} given to a loader of seed {self.seed}")
         self.cursor = int(state["cursor"])
