@@ -27,7 +27,7 @@ from darts_jax.data.synthspoof.attacks import spoof
 from darts_jax.data.synthspoof.channel import apply_channel, draw_channel
 from darts_jax.data.synthspoof.speech import draw_speaker, plan_utterance, render
 
-FORMAT_VERSION = 4  # bump when generation changes, so an old cached corpus is not reused
+FORMAT_VERSION = 5  # bump when generation changes, so an old cached corpus is not reused
 MANIFEST = "synthspoof.json"
 ASV_SCORE_FOLDER = "ASVspoof2019_LA_asv_scores"
 _PARTITION_CODES = {"train": 0, "dev": 1, "eval": 2}
