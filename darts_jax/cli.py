@@ -194,7 +194,8 @@ def _cmd_demo(args) -> int:
     from darts_jax.demo import run_demo
 
     result = run_demo(args.workdir)
-    print(f"eval EER {result['eer_percent']:.2f} %  report: {result['report']}")
+    print(f"eval EER {result['eer_percent']:.2f} % (LFCC-GMM {result['gmm_eer_percent']:.2f} %)  "
+          f"report: {result['report']}")
     return 0
 
 

@@ -1,0 +1,24 @@
+"""The demo's LFCC-GMM baseline is fitted once per workdir and refitted when its settings change."""
+import dataclasses
+
+import pytest
+
+from darts_jax import demo
+from darts_jax.spoofing.baselines import GmmConfig
+
+
+def test_gmm_baseline_is_cached_with_its_settings(tmp_path, monkeypatch):
+    fits = []
+
+    def fake_baseline(data, partitions, config):
+        fits.append(config)
+        return {"eval": {"pooled": 30.0 + len(fits), "A07": 10.0}}
+
+    monkeypatch.setattr(demo, "lfcc_gmm_baseline", fake_baseline)
+    path, config = tmp_path / "lfcc-gmm.json", GmmConfig(components=8)
+    first = demo._cached_gmm(path, tmp_path, config)
+    assert demo._cached_gmm(path, tmp_path, config) == first == {"pooled": 31.0, "A07": 10.0}
+    assert len(fits) == 1
+    other = dataclasses.replace(config, num_samples=16000)
+    assert demo._cached_gmm(path, tmp_path, other)["pooled"] == pytest.approx(32.0)
+    assert fits == [config, other]
