@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS_COMPARED))
     parser.add_argument("--teacher", help="audio: a `darts-jax train` workdir (the teacher)")
     parser.add_argument("--data", help="audio: the SynthSpoof LA folder")
+    parser.add_argument("--target-attacks", nargs="+", help="audio: the held-out eval attacks to adapt to "
+                        "(default: A07 A08 A09)")
     args = parser.parse_args()
     if "images" in args.settings:
         config = ImageSettingConfig(strength_a=args.strength_a, strength_b=args.strength_b)
@@ -33,7 +35,8 @@ def main() -> None:
     if "audio" in args.settings:
         from darts_jax.spoofing.adaptation.audio import AudioSettingConfig, audio_setting
 
-        audio = AudioSettingConfig(teacher=args.teacher, data=args.data)
+        targets = {"target_attacks": tuple(args.target_attacks)} if args.target_attacks else {}
+        audio = AudioSettingConfig(teacher=args.teacher, data=args.data, **targets)
         run_protocol(lambda seed, workdir: audio_setting(audio, seed), args.seeds, f"{args.out}/audio",
                      methods=args.methods, epochs=args.epochs, lr=args.lr, batch_size=audio.batch_size,
                      record={"setting": dataclasses.asdict(audio)})

@@ -24,8 +24,8 @@ REAL, FAKE = 0, 1
 
 @dataclasses.dataclass(frozen=True)
 class ImageSettingConfig:
-    strength_a: float = 0.06
-    strength_b: float = 0.3
+    strength_a: float = 0.0  # the corpus's defaults; manipulation.py says why
+    strength_b: float = 0.1
     per_kind: tuple[int, int] = (1000, 500)  # (train, test) views per kind
     target_per_class: int = 100  # B and real views in the adaptation set (10 % of the B training views)
     teacher_epochs: int = 6

@@ -134,7 +134,8 @@ def run_protocol(make_setting, seeds, out, *, methods=METHODS_COMPARED, epochs: 
                 f"{r['wall_s']:.1f} s")
         rows += seed_rows
     preconditions = check_preconditions(rows)
-    verdict = judge_claim(rows) if preconditions["hold"] else None
+    judged = preconditions["hold"] and {"ft", "fretal"} <= set(methods)
+    verdict = judge_claim(rows) if judged else None
     settings = {"seeds": list(seeds), "epochs": epochs, "batch_size": batch_size, "lr": lr, **(record or {})}
     report = write_report(rows, preconditions, verdict, settings, out)
     say(f"report: {report}")

@@ -65,7 +65,8 @@ def write_report(rows: list[dict], preconditions: dict, verdict: dict | None, se
            f"{preconditions['ft_forgetting']:.1f} points (needs >= 10: "
            f"{'met' if preconditions['ft_forgetting_ok'] else 'NOT met'})")
     if verdict is None:
-        claim = "not judged: the preconditions do not hold, so the setting cannot test the claim."
+        claim = ("not judged: the preconditions do not hold, so the setting cannot test the claim."
+                 if not preconditions["hold"] else "not judged: the run did not include both FT and FReTAL.")
     else:
         claim = (f"forgetting(FT) − forgetting(FReTAL) = {verdict['forgetting_gain_mean']:.1f} points on average "
                  f"(needs >= 5), positive in {verdict['paired_wins']} of {verdict['seeds']} seeds (needs "

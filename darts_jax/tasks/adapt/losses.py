@@ -72,7 +72,8 @@ def rel_term(student_logits_BxK, labels_B, phi_BxD, teacher_prototypes_CxNxD, te
 
 
 def l2sp_term(params, teacher_params, head_keys, teacher_logits_BxK, labels_B):
-    """T-GD's transfer term: γ·(‖w − wᵀ‖² over the non-head weights + ‖w_head‖²), γ = sigmoid(−CEᵀ(batch)).
+    """T-GD's transfer term: γ·½(‖w − wᵀ‖² over the non-head weights + ‖w_head‖²), γ = sigmoid(−CEᵀ(batch)),
+    with the ½ of the reference code's reg_l2sp and reg_cls.
 
     `head_keys`: the top-level parameter names of the classifier head (its weights are pulled to 0,
     the rest to the teacher's).
@@ -85,7 +86,7 @@ def l2sp_term(params, teacher_params, head_keys, teacher_logits_BxK, labels_B):
         else:
             squares += sum(jnp.sum((w - lax.stop_gradient(t)) ** 2) for w, t in
                            zip(jax.tree.leaves(params[key]), jax.tree.leaves(teacher_params[key])))
-    return gamma * squares
+    return 0.5 * gamma * squares
 
 
 def cutmix(key, inputs_BxL, labels_B, probability: float, box_axes: int):

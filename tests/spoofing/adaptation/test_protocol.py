@@ -55,3 +55,14 @@ def test_report_writes_table_rows_and_plot(tmp_path):
     assert "The claim HOLDS" in text and "FT forgetting 25.0 points" in text
     assert (tmp_path / "adaptation.png").stat().st_size > 0
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == len(rows)
+
+
+def test_report_says_why_a_claim_was_not_judged(tmp_path):
+    rows = _rows([12] * 3, [1] * 3, [95] * 3, [95] * 3)
+    held = check_preconditions(rows)
+    assert held["hold"]
+    text = write_report(rows, held, None, {"seeds": [0, 1, 2]}, tmp_path / "no-fretal").read_text()
+    assert "did not include both FT and FReTAL" in text and "HOLDS" not in text
+    weak = check_preconditions(_rows([8] * 3, [1] * 3, [95] * 3, [95] * 3))
+    text = write_report(rows, weak, None, {"seeds": [0, 1, 2]}, tmp_path / "weak").read_text()
+    assert "the preconditions do not hold" in text

@@ -107,8 +107,8 @@ def test_l2sp_term_against_numpy():
     labels = rng.integers(0, 2, 8)
     ce = -_np_log_softmax(logits)[np.arange(8), labels].mean()
     gamma = 1 / (1 + np.exp(ce))
-    expected = gamma * (((params["body"]["w"] - teacher["body"]["w"]) ** 2).sum()
-                        + (params["classifier"]["k"] ** 2).sum())
+    expected = gamma * 0.5 * (((params["body"]["w"] - teacher["body"]["w"]) ** 2).sum()
+                              + (params["classifier"]["k"] ** 2).sum())
     got = losses.l2sp_term(jax.tree.map(jnp.asarray, params), jax.tree.map(jnp.asarray, teacher), ("classifier",),
                            jnp.asarray(logits), jnp.asarray(labels))
     assert float(got) == pytest.approx(expected, rel=1e-5)
