@@ -11,7 +11,7 @@ FUSION = "fusion"
 def _cmd_make_synthetic_av(args) -> int:
     from darts_jax.data.synthav.corpus import make_corpus
 
-    make_corpus(args.out, size=args.size, seed=args.seed)
+    make_corpus(args.out, size=args.size, seed=args.seed, extra_lipsync_train=args.extra_lipsync_train)
     return 0
 
 
@@ -109,6 +109,8 @@ def add_fusion_commands(sub, run_config) -> None:
     p.add_argument("--out", required=True, help="folder to create (becomes a --data folder for --space fusion)")
     p.add_argument("--size", choices=("tiny", "small", "medium"), default="small")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra-lipsync-train", type=int, default=0, metavar="N",
+                   help="N more RVRA and N more LS clips in train, for the lip-sync task (default 0)")
     p.set_defaults(func=_cmd_make_synthetic_av)
 
     p = sub.add_parser("pretrain-backbones", help="train, freeze and cache the audio and video backbones' taps")

@@ -29,16 +29,24 @@ def main():
     parser.add_argument("--search-epochs", type=int, default=8)
     parser.add_argument("--train-epochs", type=int, default=20)
     parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--dropout", type=float, default=0.2, help="of every fusion model, search and retraining")
+    parser.add_argument("--weight-decay", type=float, default=3e-4, help="of every fusion model's weights")
+    parser.add_argument("--select", choices=("best", "last"), default="best",
+                        help="the retrained epoch scored: best dev AUC (default) or the last")
     args = parser.parse_args()
     config = ProtocolConfig(task=args.task, search_epochs=args.search_epochs, train_epochs=args.train_epochs,
-                            channels=args.channels)
+                            channels=args.channels, dropout=args.dropout, weight_decay=args.weight_decay,
+                            select=args.select)
     workdir = Path(args.workdir) / args.task
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for name in args.models.split(","):
             result = run_model(name, seed, args.data, workdir, config)
             results.append(result)
+            selected = result["selected"]
+            dev = f"; dev AUC {selected['dev']['dev_auc']:.3f}" if selected["dev"] else ""
             print(f"seed {seed} {name}: {result['genotype']}  fusion parameters {result['fusion_parameters']}  "
+                  f"epoch {selected['epoch']} ({selected['checkpoint']}{dev})  "
                   + "  ".join(f"{c} {m['auc']:.3f}" for c, m in result["metrics"].items()), flush=True)
     for metric in METRICS:
         print(format_table({f"{r['model']} s{r['seed']}": r["metrics"] for r in results}, metric))

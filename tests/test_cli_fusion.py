@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from darts_jax.cli import main
+from darts_jax.spaces.fusion.config import AUDIO_TAPS
+from darts_jax.spoofing.av_pipeline import DEV_SELECTION
+from darts_jax.spoofing.av_protocol import ProtocolConfig, run_model
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +58,22 @@ def test_search_train_evaluate_with_the_fusion_space(corpus, tmp_path, capsys):
     assert (train / "scores-eval.roc.png").is_file()
     assert main(["evaluate", "--workdir", str(train), "--data", str(corpus)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_the_protocol_scores_the_epoch_of_best_dev_auc(corpus, tmp_path):
+    config = ProtocolConfig(task="lipsync", search_epochs=1, train_epochs=3, channels=8, batch_size=4,
+                            sampler_samples=2, dropout=0.3, weight_decay=1e-3)
+    result = run_model("audio", 0, corpus, tmp_path, config)
+    train_dir = tmp_path / "seed0" / "audio" / "train"
+    epochs = [json.loads(line) for line in (train_dir / "epochs.jsonl").read_text().splitlines()]
+    aucs = [e["dev_auc"] for e in epochs]
+    assert all(e[DEV_SELECTION] == pytest.approx(1 - e["dev_auc"]) for e in epochs)
+    best = max(range(len(aucs)), key=lambda i: (aucs[i], i))  # ties go to the later epoch
+    assert result["selected"]["epoch"] == best + 1  # epochs completed when it was saved
+    assert result["selected"]["dev"]["dev_auc"] == pytest.approx(aucs[best])
+    assert set(result["taps_used"]) <= set(AUDIO_TAPS)
+    saved = json.loads((train_dir / "config.json").read_text())
+    assert saved["model"]["dropout"] == 0.3 and saved["optim"]["weight_decay"] == 1e-3
+    assert saved["loop"]["select_by"] == DEV_SELECTION
+    with pytest.raises(ValueError, match="select"):
+        ProtocolConfig(select="eval")

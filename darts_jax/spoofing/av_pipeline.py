@@ -133,9 +133,14 @@ def feature_loaders(data_dir, config, features_name: str = "backbones", eval_bat
             "eval": loader("eval", eval_batch, False, 3)}
 
 
+# The dev AUC as an epoch-selection value (lower is better, as the driver keeps it): a LoopConfig.select_by.
+DEV_SELECTION = "dev_auc_shortfall"
+
+
 def dev_metrics(scores: evaluate.Scores) -> dict:
     real, fake = scores.score_diffs[scores.labels == 1], scores.score_diffs[scores.labels == 0]
-    return {"dev_eer_percent": 100 * compute_eer(real, fake)[0], "dev_auc": roc_auc(real, fake),
+    auc = roc_auc(real, fake)
+    return {"dev_eer_percent": 100 * compute_eer(real, fake)[0], "dev_auc": auc, DEV_SELECTION: 1.0 - auc,
             "dev_accuracy": float(np.mean((scores.score_diffs > 0) == (scores.labels == 1)))}
 
 

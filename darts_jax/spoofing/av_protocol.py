@@ -7,6 +7,9 @@
 on the whole corpus (`task="all"`) or on the lip-sync task alone (`task="lipsync"`: RVRA against LS, the
 planted pair, where only a model that fuses both streams can do better than chance). Every model of a seed
 shares that seed (initialisation, batches and draws), so the comparisons are paired.
+
+Every model gets the same recipe: the same dropout, weight decay and widths, and the retrained network
+scored on eval is the one of its epoch of best dev AUC (`select="best"`), never chosen on eval.
 """
 from __future__ import annotations
 
@@ -16,13 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+from darts_jax.data.synthav.corpus import REAL
 from darts_jax.data.synthav.features import features_path, load_features
 from darts_jax.engine.config import replace_fields, with_fields
 from darts_jax.engine.state import count_params
 from darts_jax.spaces import get_space
 from darts_jax.spaces.fusion import FusionConfig
 from darts_jax.spaces.fusion.config import AUDIO_TAPS, VIDEO_TAPS
-from darts_jax.spoofing.av_pipeline import run_fusion_search, run_fusion_train, score_fusion, with_cache_shapes
+from darts_jax.spoofing.av_pipeline import (DEV_SELECTION, run_fusion_search, run_fusion_train, score_fusion,
+                                           with_cache_shapes)
+from darts_jax.spoofing.pipeline import load_trained_checkpoint
 from darts_jax.tasks.search import SearchConfig
 from darts_jax.tasks.train import TrainConfig
 
@@ -43,19 +49,41 @@ class ProtocolConfig:
     sampler_samples: int = 15
     tau: float = 10.0
     features: str = "backbones"
+    dropout: float = 0.2  # of the reshape layers and fusion ops, in search and retraining
+    weight_decay: float = 3e-4  # of the weights, in search and retraining
+    select: str = "best"  # the retrained epoch scored: "best" dev AUC, or the "last"
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.select not in ("best", "last"):
+            raise ValueError(f"select: {self.select!r} must be 'best' (the epoch of best dev AUC) or 'last'")
 
 
-def _class_weights(task: str) -> tuple[float, float]:
-    return (1.0, 4.0) if task == "all" else (1.0, 1.0)  # (fake, real): balances the real category
+def class_weights(train_categories, task: str) -> tuple[float, float]:
+    """(fake, real) loss weights that balance the task's real and fake training clips: (1, 4) on a corpus
+    of five equal categories, (1, 1) on the lip-sync task, whatever extra lip-sync clips train has."""
+    categories = np.asarray(train_categories)
+    if TASKS[task]:
+        categories = categories[np.isin(categories, TASKS[task])]
+    real = int(np.sum(categories == REAL))
+    if real == 0 or real == categories.size:
+        raise ValueError(f"task {task!r}: the training clips need both {REAL} and fake ones, found "
+                         f"{real} {REAL} of {categories.size}")
+    return (1.0, (categories.size - real) / real)
 
 
 def run_model(name: str, seed: int, data_dir, workdir, config: ProtocolConfig, quiet: bool = True) -> dict:
     """Searches, trains and scores one model of the protocol; resumes what an earlier call left."""
     taps, sampler = MODELS[name]
     space = get_space(FUSION)
-    model = FusionConfig(taps=taps, channels=config.channels)
+    model = FusionConfig(taps=taps, channels=config.channels, dropout=config.dropout)
     categories = TASKS[config.task]
-    common = dict(seed=seed, batch_size=config.batch_size, class_weights=_class_weights(config.task))
+    meta, splits = load_features(features_path(data_dir, config.features))
+    weights = class_weights(splits["train"]["categories"], config.task)
+    del splits  # the search and training read the cache themselves; one copy in memory at a time
+    common = dict(seed=seed, batch_size=config.batch_size, class_weights=weights,
+                  weight_decay=config.weight_decay)
     search_config = replace_fields(SearchConfig(model=model, space=FUSION), dict(space.search_defaults), strict=True)
     sampling = {} if sampler == "darts" else dict(sampler_samples=config.sampler_samples, tau_start=config.tau)
     search_config = with_fields(search_config, epochs=config.search_epochs, sampler=sampler, **sampling, **common)
@@ -64,17 +92,19 @@ def run_model(name: str, seed: int, data_dir, workdir, config: ProtocolConfig, q
                               categories=categories, quiet=quiet)
     _stop_if_interrupted(found, run_dir / "search")
     train_config = replace_fields(TrainConfig(model=model, space=FUSION), dict(space.train_defaults), strict=True)
-    train_config = with_fields(train_config, epochs=config.train_epochs,
+    train_config = with_fields(train_config, epochs=config.train_epochs, select_by=DEV_SELECTION,
                                genotype=str(run_dir / "search" / "genotype.json"), **common)
     trained = run_fusion_train(train_config, data_dir, run_dir / "train", features_name=config.features,
                                categories=categories, quiet=quiet)
     _stop_if_interrupted(trained, run_dir / "train")
-    scored_config = with_cache_shapes(train_config, load_features(features_path(data_dir, config.features))[0])
-    variables = {"params": trained.state.params, "batch_stats": trained.state.batch_stats}
-    scores, metrics = score_fusion(space, scored_config, found.genotype, variables, data_dir,
+    scored_config = with_cache_shapes(train_config, meta)
+    _, genotype, variables, provenance = load_trained_checkpoint(run_dir / "train", config.select)
+    scores, metrics = score_fusion(space, scored_config, genotype, variables, data_dir,
                                    features_name=config.features)
-    result = {"model": name, "seed": seed, "genotype": space.genotype_text(found.genotype),
-              "taps_used": list(found.genotype.taps_used), "fusion_parameters": count_params(trained.state.params),
+    result = {"model": name, "seed": seed, "genotype": space.genotype_text(genotype),
+              "taps_used": list(genotype.taps_used), "fusion_parameters": count_params(trained.state.params),
+              "selected": {"checkpoint": config.select, "epoch": provenance["epoch"], "step": provenance["step"],
+                           "dev": provenance["summary"]},
               "metrics": metrics, "clip_ids": scores.utt_ids.tolist(), "categories": scores.attacks.tolist(),
               "scores": scores.score_diffs.tolist()}
     (run_dir / "result.json").write_text(json.dumps(result) + "\n")

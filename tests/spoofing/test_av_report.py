@@ -56,3 +56,14 @@ def test_planted_pair_summary_pairs_models_by_seed():
     assert [r["difference"] for r in summary["rows"]] == pytest.approx([0.3, -0.05])
     assert summary["seeds_fusing_both"] == 1 and summary["seeds_beating_single"] == 1
     assert fuses_both_streams(["v4", "a1"]) and not fuses_both_streams(["a1", "a2"])
+
+
+def test_class_weights_balance_the_task_real_and_fake_training_clips():
+    from darts_jax.spoofing.av_protocol import class_weights
+
+    train = ["RVRA"] * 30 + ["FVRA"] * 10 + ["RVFA"] * 10 + ["FVFA"] * 10 + ["LS"] * 60
+    # Counted by hand: 90 fake against 30 real on every category; 60 LS against 30 RVRA on the lip-sync task.
+    assert class_weights(train, "all") == (1.0, 3.0)
+    assert class_weights(train, "lipsync") == (1.0, 2.0)
+    with pytest.raises(ValueError, match="RVRA"):
+        class_weights(["LS", "FVRA"], "all")

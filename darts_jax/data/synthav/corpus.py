@@ -10,9 +10,12 @@ SynthSpoof speech plan, and the 16 kHz audio of that plan. Categories:
   drawn exactly as in RVRA, so only the two together tell it: the planted pair of the fusion search.
 
 Splits use disjoint faces (`split_by_image`, LFW can repeat people) and disjoint speakers. Every clip draws
-from its own seed (seed, split, index). `make_corpus` writes `synthav.json` (the manifest: every clip's
-category, face, speaker, attack and forgery) and one `<split>.npz` per split, and reuses a complete
-corpus of the same version, size and seed.
+from its own seed (seed, split, index). `extra_lipsync_train` appends that many more RVRA and LS clips to
+train (after the others, so the first clips are those of the corpus without them): the lip-sync task has
+only the synchrony to learn from, and a few hundred clips of it are memorised rather than learnt.
+`make_corpus` writes `synthav.json` (the manifest: every clip's category, face, speaker, attack and
+forgery) and one `<split>.npz` per split, and reuses a complete corpus of the same version, size, seed
+and extra clips.
 """
 from __future__ import annotations
 
@@ -93,25 +96,46 @@ def make_clip(seed: int, split: str, index: int, category: str, faces: np.ndarra
     return render.to_uint8(frames), audio, record
 
 
-def _expected_manifest(size: str, seed: int) -> dict:
+LIPSYNC_CATEGORIES = (REAL, "LS")
+# Manifest settings a corpus written before they existed had at these values.
+_SETTING_DEFAULTS = {"extra_lipsync_train": 0}
+
+
+def _expected_manifest(size: str, seed: int, extra_lipsync_train: int) -> dict:
     return {"format_version": FORMAT_VERSION, "size": size, "seed": seed,
             "frames": render.FRAMES, "frame_size": render.FRAME_SIZE, "sample_rate": SAMPLE_RATE,
-            "clip_samples": CLIP_SAMPLES}
+            "clip_samples": CLIP_SAMPLES, "extra_lipsync_train": extra_lipsync_train}
 
 
-def make_corpus(out_dir: str | Path, size: str = "small", seed: int = 0, say=print) -> Path:
+def split_categories(size: str, split: str, seed: int, extra_lipsync_train: int = 0) -> np.ndarray:
+    """The category of every clip of a split, in clip order: SIZES' clips of each category in a seeded order
+    (a split sorted by category would give the label away by position), then for train the extra RVRA and
+    LS clips in an order of their own."""
+    categories = np.repeat(CATEGORIES, SIZES[size][split])
+    categories = categories[np.random.default_rng([seed, 5, SPLITS.index(split)]).permutation(categories.size)]
+    if split != "train" or not extra_lipsync_train:
+        return categories
+    extra = np.repeat(LIPSYNC_CATEGORIES, extra_lipsync_train)
+    return np.concatenate([categories, extra[np.random.default_rng([seed, 6]).permutation(extra.size)]])
+
+
+def make_corpus(out_dir: str | Path, size: str = "small", seed: int = 0, say=print, *,
+                extra_lipsync_train: int = 0) -> Path:
     """Writes SynthAV to `out_dir` (or reuses it when complete with the same settings); returns the folder.
 
     A folder holding anything else is refused, so nothing a user has is overwritten.
     """
     if size not in SIZES:
         raise ValueError(f"size: {size!r} is not one of {', '.join(SIZES)}")
+    if not isinstance(extra_lipsync_train, int) or extra_lipsync_train < 0:
+        raise ValueError(f"extra_lipsync_train (--extra-lipsync-train): {extra_lipsync_train!r} must be a whole "
+                         f"number of clips, at least 0")
     out = Path(out_dir)
     manifest_path = out / MANIFEST
-    expected = _expected_manifest(size, seed)
+    expected = _expected_manifest(size, seed, extra_lipsync_train)
     if manifest_path.exists():
         found = _read_manifest(out)
-        settings = {k: found.get(k) for k in expected}
+        settings = {k: found.get(k, _SETTING_DEFAULTS.get(k)) for k in expected}
         if settings == expected and all((out / f"{split}.npz").is_file() for split in SPLITS):
             say(f"{out}: SynthAV ({size}, seed {seed}) is already there; reusing it")
             return out
@@ -124,16 +148,14 @@ def make_corpus(out_dir: str | Path, size: str = "small", seed: int = 0, say=pri
     faces = split_faces(seed)
     clips = {}
     for split in SPLITS:
-        per_category = SIZES[size][split]
-        categories = np.repeat(CATEGORIES, per_category)
-        # A seeded order: a split sorted by category would give the label away by position.
-        categories = categories[np.random.default_rng([seed, 5, SPLITS.index(split)]).permutation(categories.size)]
+        categories = split_categories(size, split, seed, extra_lipsync_train)
         made = [make_clip(seed, split, index, str(category), faces[split]) for index, category in enumerate(categories)]
         frames, audio, records = zip(*made)
         _write_atomic(out / f"{split}.npz", lambda f, fr=frames, au=audio, rec=records: np.savez_compressed(
             f, frames=np.stack(fr), audio=np.stack(au), labels=np.array([r["label"] for r in rec], np.int32)))
         clips[split] = list(records)
-        say(f"{out}: {split}: {len(records)} clips ({per_category} per category)")
+        extra = f", and {extra_lipsync_train} more RVRA and LS" if split == "train" and extra_lipsync_train else ""
+        say(f"{out}: {split}: {len(records)} clips ({SIZES[size][split]} per category{extra})")
     manifest = {**expected, "categories": list(CATEGORIES), "faces": {k: v.tolist() for k, v in faces.items()},
                 "clips": clips}
     _write_atomic(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))

@@ -103,3 +103,35 @@ def test_a_damaged_split_is_named(tiny, tmp_path):
         load_split(copy, "dev")
     with pytest.raises(FileNotFoundError, match="make-synthetic-av"):
         load_split(tmp_path, "dev")
+
+
+def test_extra_lip_sync_clips_follow_the_unchanged_ones():
+    base = corpus.split_categories("small", "train", seed=4)
+    more = corpus.split_categories("small", "train", seed=4, extra_lipsync_train=30)
+    # The corpus without extras is a prefix (clips draw from (seed, split, index), so they are the same clips) ...
+    assert np.array_equal(more[:base.size], base)
+    # ... and the extras are RVRA and LS only, as many of each, not sorted by category.
+    extra = more[base.size:]
+    assert extra.size == 60 and np.sum(extra == "RVRA") == 30 and np.sum(extra == "LS") == 30
+    assert len(set(extra[:15])) == 2
+    for split in ("dev", "eval"):
+        assert np.array_equal(corpus.split_categories("small", split, 4, 30),
+                              corpus.split_categories("small", split, 4))
+    with pytest.raises(ValueError, match="extra-lipsync-train"):
+        make_corpus("unused", "tiny", extra_lipsync_train=-1)
+
+
+def test_the_extra_clip_setting_is_part_of_a_corpus_identity(tiny, tmp_path):
+    with pytest.raises(ValueError, match="choose another --out"):
+        make_corpus(tiny, "tiny", seed=0, extra_lipsync_train=2, say=lambda _: None)
+    # A corpus written before the setting existed has none, so it is still reused as such.
+    old = tmp_path / "old"
+    old.mkdir()
+    manifest = json.loads((tiny / corpus.MANIFEST).read_text())
+    assert manifest.pop("extra_lipsync_train") == 0
+    (old / corpus.MANIFEST).write_text(json.dumps(manifest))
+    for split in corpus.SPLITS:
+        (old / f"{split}.npz").write_bytes((tiny / f"{split}.npz").read_bytes())
+    assert make_corpus(old, "tiny", seed=0, say=lambda _: None) == old
+    with pytest.raises(ValueError, match="choose another --out"):
+        make_corpus(old, "tiny", seed=0, extra_lipsync_train=2, say=lambda _: None)
