@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from darts_jax.data.audio import SAMPLE_RATE
+from darts_jax.data.synthspoof.corpus import FORMAT_VERSION as CORPUS_FORMAT
 from darts_jax.data.synthspoof.corpus import make_corpus
 from darts_jax.engine.config import LoopConfig, OptimConfig
 from darts_jax.spaces import get_space
@@ -85,7 +86,8 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
         workdir / "scores-eval-trimmed.txt", overwrite=True, trim_silence=True))
     silence = silence_section(metrics, trimmed, silence_only_baseline(data))
     gmm_config = GmmConfig(num_samples=train_config.model.num_samples)
-    gmm = phase("LFCC-GMM baseline", lambda: _cached_gmm(workdir / "lfcc-gmm.json", data, gmm_config))
+    corpus = {"size": demo.corpus_size, "seed": demo.corpus_seed, "format_version": CORPUS_FORMAT}
+    gmm = phase("LFCC-GMM baseline", lambda: _cached_gmm(workdir / "lfcc-gmm.json", data, gmm_config, corpus))
     records = read_genotype_records(workdir / "search" / "genotypes.jsonl")
     epochs = [json.loads(line) for line in (workdir / "search" / "epochs.jsonl").read_text().splitlines()]
     params = count_network_params(train_config.model, genotype)
@@ -102,9 +104,10 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
             "report": str(report_path), "timings": timings}
 
 
-def _cached_gmm(path: Path, data: Path, config: GmmConfig) -> dict[str, float]:
-    """The LFCC-GMM's eval report, fitted once per workdir (a minute of CPU) and kept beside its settings."""
-    settings = dataclasses.asdict(config)
+def _cached_gmm(path: Path, data: Path, config: GmmConfig, corpus: dict) -> dict[str, float]:
+    """The LFCC-GMM's eval report, fitted once per workdir (a minute of CPU) and kept beside its settings
+    and the corpus's; either changed, it is fitted again."""
+    settings = {**dataclasses.asdict(config), "corpus": corpus}
     if path.exists():
         cached = json.loads(path.read_text())
         if cached.get("settings") == settings:

@@ -1,4 +1,4 @@
-"""The demo's LFCC-GMM baseline is fitted once per workdir and refitted when its settings change."""
+"""The demo's LFCC-GMM baseline is fitted once per workdir and refitted when its settings or corpus change."""
 import dataclasses
 
 import pytest
@@ -15,10 +15,11 @@ def test_gmm_baseline_is_cached_with_its_settings(tmp_path, monkeypatch):
         return {"eval": {"pooled": 30.0 + len(fits), "A07": 10.0}}
 
     monkeypatch.setattr(demo, "lfcc_gmm_baseline", fake_baseline)
-    path, config = tmp_path / "lfcc-gmm.json", GmmConfig(components=8)
-    first = demo._cached_gmm(path, tmp_path, config)
-    assert demo._cached_gmm(path, tmp_path, config) == first == {"pooled": 31.0, "A07": 10.0}
+    path, config, corpus = tmp_path / "lfcc-gmm.json", GmmConfig(components=8), {"size": "small", "seed": 0}
+    first = demo._cached_gmm(path, tmp_path, config, corpus)
+    assert demo._cached_gmm(path, tmp_path, config, corpus) == first == {"pooled": 31.0, "A07": 10.0}
     assert len(fits) == 1
     other = dataclasses.replace(config, num_samples=16000)
-    assert demo._cached_gmm(path, tmp_path, other)["pooled"] == pytest.approx(32.0)
-    assert fits == [config, other]
+    assert demo._cached_gmm(path, tmp_path, other, corpus)["pooled"] == pytest.approx(32.0)
+    assert demo._cached_gmm(path, tmp_path, other, {"size": "small", "seed": 1})["pooled"] == pytest.approx(33.0)
+    assert fits == [config, other, other]
