@@ -15,7 +15,7 @@ from pathlib import Path
 from darts_jax.data.audio import SAMPLE_RATE
 from darts_jax.data.synthspoof.corpus import FORMAT_VERSION as CORPUS_FORMAT
 from darts_jax.data.synthspoof.corpus import make_corpus
-from darts_jax.engine.config import LoopConfig, OptimConfig
+from darts_jax.engine.config import LoopConfig, OptimConfig, read_json
 from darts_jax.spaces import get_space
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spaces.pcdarts2d.network import count_network_params
@@ -58,7 +58,7 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
     workdir.mkdir(parents=True, exist_ok=True)
     # Time spent per phase, summed over every run of the demo in this workdir (phases resume).
     timings_path = workdir / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = read_json(timings_path) if timings_path.exists() else {}
 
     def phase(name, fn):
         say(f"[demo] {name} ...")
@@ -99,17 +99,17 @@ def run_demo(workdir: str | Path = "runs/demo", demo: DemoConfig = DemoConfig(),
         sections=baseline_section(metrics, gmm, gmm_config) + collapse_section(epochs) + silence)
     tdcf = "n/a" if metrics["min_tdcf"] is None else f"{metrics['min_tdcf']:.4f}"
     say(f"[demo] eval EER {metrics['eer_percent']:.2f} % (min t-DCF {tdcf}, simulated ASV scores; LFCC-GMM "
-        f"{gmm['pooled']:.2f} %); report: {report_path}")
-    return {**metrics, "trimmed_eer_percent": trimmed["eer_percent"], "gmm_eer_percent": gmm["pooled"],
+        f"{gmm['eer_percent']:.2f} %); report: {report_path}")
+    return {**metrics, "trimmed_eer_percent": trimmed["eer_percent"], "gmm_eer_percent": gmm["eer_percent"],
             "report": str(report_path), "timings": timings}
 
 
-def _cached_gmm(path: Path, data: Path, config: GmmConfig, corpus: dict) -> dict[str, float]:
+def _cached_gmm(path: Path, data: Path, config: GmmConfig, corpus: dict) -> dict:
     """The LFCC-GMM's eval report, fitted once per workdir (a minute of CPU) and kept beside its settings
     and the corpus's; either changed, it is fitted again."""
     settings = {**dataclasses.asdict(config), "corpus": corpus}
     if path.exists():
-        cached = json.loads(path.read_text())
+        cached = read_json(path)
         if cached.get("settings") == settings:
             return cached["eval"]
     report_eval = lfcc_gmm_baseline(data, ("eval",), config)["eval"]

@@ -18,11 +18,15 @@ import numpy as np
 
 from darts_jax.data.protocols import load_partition
 from darts_jax.spoofing.audit import LogisticRegression, audit_corpus
-from darts_jax.spoofing.baselines import GmmConfig, eer_report, fit_lfcc_gmms, gmm_scores, lfcc_frames
+from darts_jax.spoofing.baselines import GmmConfig, fit_lfcc_gmms, gmm_scores, lfcc_frames
+from darts_jax.spoofing.metrics import evaluate_scores
+from darts_jax.spoofing.scores import utterance_scores
 
 
-def print_report(title: str, partition: str, report: dict[str, float]) -> None:
-    cells = "  ".join(f"{key} {value:5.1f}" for key, value in report.items())
+def print_report(title: str, partition: str, scores, utterances) -> None:
+    metrics = evaluate_scores(utterance_scores(utterances, scores))
+    cells = "  ".join([f"pooled {metrics['eer_percent']:5.1f}"] + [f"{attack} {row['eer_percent']:5.1f}"
+                                                                  for attack, row in metrics["per_attack"].items()])
     print(f"{title:14s} {partition:4s} EER %: {cells}", flush=True)
 
 
@@ -40,13 +44,13 @@ def main() -> None:
     train_labels = np.array([u.label for u in partitions["train"]])
     bona_gmm, spoof_gmm = fit_lfcc_gmms(feats["train"], train_labels, config)
     for name in ("dev", "eval"):
-        print_report("LFCC-GMM", name, eer_report(gmm_scores(bona_gmm, spoof_gmm, feats[name]), partitions[name]))
+        print_report("LFCC-GMM", name, gmm_scores(bona_gmm, spoof_gmm, feats[name]), partitions[name])
 
     stats = {name: np.concatenate([f.mean(axis=1), f.std(axis=1)], axis=1) for name, f in feats.items()}
     for title, columns in (("mean LFCC LR", slice(0, 60)), ("mean+std LR", slice(0, 120))):
         model = LogisticRegression.fit(stats["train"][:, columns], train_labels)
         for name in ("dev", "eval"):
-            print_report(title, name, eer_report(model.score(stats[name][:, columns]), partitions[name]))
+            print_report(title, name, model.score(stats[name][:, columns]), partitions[name])
     print(f"trivial cues   eval EER %: pooled {audit_corpus(args.data).combined.pooled:5.1f} (folded)")
 
 

@@ -16,7 +16,8 @@ import numpy as np
 from darts_jax.data.loader import BatchLoader
 from darts_jax.data.protocols import load_partition
 from darts_jax.nn.frontends import lfcc
-from darts_jax.spoofing.metrics import compute_eer
+from darts_jax.spoofing.metrics import evaluate_scores
+from darts_jax.spoofing.scores import utterance_scores
 
 _lfcc = jax.jit(lfcc)
 
@@ -74,17 +75,6 @@ def gmm_scores(bona_gmm: DiagonalGmm, spoof_gmm: DiagonalGmm, feats_UxTxD: np.nd
     return ratio.reshape(feats_UxTxD.shape[:2]).mean(axis=1)
 
 
-def eer_report(scores: np.ndarray, utterances) -> dict[str, float]:
-    """Pooled EER and one EER per attack (its spoofs against all bona fide trials), in percent."""
-    labels = np.array([u.label for u in utterances])
-    attacks = np.array([u.attack for u in utterances])
-    bona = scores[labels == 1]
-    report = {"pooled": 100 * compute_eer(bona, scores[labels == 0])[0]}
-    for attack in sorted(set(attacks[labels == 0])):
-        report[attack] = 100 * compute_eer(bona, scores[attacks == attack])[0]
-    return report
-
-
 def fit_lfcc_gmms(train_feats_UxTxD: np.ndarray, train_labels_U: np.ndarray,
                   config: GmmConfig = GmmConfig()) -> tuple[DiagonalGmm, DiagonalGmm]:
     """(bona fide GMM, spoof GMM), each on up to `frames_per_class` frames drawn from its class."""
@@ -102,30 +92,32 @@ def fit_lfcc_gmms(train_feats_UxTxD: np.ndarray, train_labels_U: np.ndarray,
 
 
 def lfcc_gmm_baseline(data_dir, partitions=("dev", "eval"), config: GmmConfig = GmmConfig(),
-                      batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """{partition: eer_report} of the LFCC-GMM fitted on `data_dir`'s train partition (ASVspoof 2019 LA layout)."""
+                      batch_size: int = 64) -> dict[str, dict]:
+    """{partition: `evaluate_scores` (EER pooled and per attack)} of the LFCC-GMM fitted on `data_dir`'s
+    train partition (ASVspoof 2019 LA layout)."""
     train = load_partition(data_dir, "train")
     bona, spoof = fit_lfcc_gmms(lfcc_frames(train, batch_size, config.num_samples),
                                 np.array([u.label for u in train]), config)
     reports = {}
     for name in partitions:
         utterances = load_partition(data_dir, name)
-        reports[name] = eer_report(gmm_scores(bona, spoof, lfcc_frames(utterances, batch_size, config.num_samples)),
-                                   utterances)
+        scores = gmm_scores(bona, spoof, lfcc_frames(utterances, batch_size, config.num_samples))
+        reports[name] = evaluate_scores(utterance_scores(utterances, scores))
     return reports
 
 
-def baseline_section(metrics: dict, gmm_eval: dict[str, float], config: GmmConfig = GmmConfig()) -> list[str]:
-    """The report's section: the detector's eval EER beside the LFCC-GMM's on the same trials."""
+def baseline_section(metrics: dict, gmm_eval: dict, config: GmmConfig = GmmConfig()) -> list[str]:
+    """The report's section: the detector's eval EER beside the LFCC-GMM's on the same trials (both
+    `evaluate_scores` results)."""
     pooled = metrics["eer_percent"]
-    verdict = "below" if pooled < gmm_eval["pooled"] else "not below"
+    verdict = "below" if pooled < gmm_eval["eer_percent"] else "not below"
     lines = ["## Against the LFCC-GMM baseline", "",
              "EER (%) on the same eval trials of this model and of an LFCC-GMM (ASVspoof's classic baseline: "
              f"one {config.components}-component diagonal GMM per class on the training partition's LFCC frames, "
              f"first {config.num_samples} samples of each file; `darts_jax.spoofing.baselines`). "
              f"The model's pooled EER is {verdict} the GMM's.", "",
              "| trials | this model | LFCC-GMM |", "|---|---|---|",
-             f"| pooled | {pooled:.2f} | {gmm_eval['pooled']:.2f} |"]
-    lines += [f"| {attack} | {row['eer_percent']:.2f} | {gmm_eval[attack]:.2f} |"
+             f"| pooled | {pooled:.2f} | {gmm_eval['eer_percent']:.2f} |"]
+    lines += [f"| {attack} | {row['eer_percent']:.2f} | {gmm_eval['per_attack'][attack]['eer_percent']:.2f} |"
               for attack, row in metrics["per_attack"].items()]
     return lines + [""]

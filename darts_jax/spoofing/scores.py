@@ -30,6 +30,12 @@ class AsvScores:
     scores: np.ndarray
 
 
+def utterance_scores(utterances, values) -> Scores:
+    """`Scores` of one value per utterance (protocol order): their ids, attacks and labels beside `values`."""
+    return Scores(np.array([u.utt_id for u in utterances]), np.array([u.attack for u in utterances]),
+                  np.array([u.label for u in utterances]), np.asarray(values))
+
+
 def write_cm_scores(path, utt_ids, attacks, keys, scores, overwrite: bool = False) -> None:
     """Write a CM score file in one go (temp file + rename); refuse to replace a file unless `overwrite`."""
     path = Path(path)

@@ -17,7 +17,7 @@ from darts_jax.data.audio import load_audio, speech_bounds
 from darts_jax.data.protocols import Utterance, load_partition
 from darts_jax.spoofing.audit import LogisticRegression
 from darts_jax.spoofing.metrics import evaluate_scores
-from darts_jax.tasks.evaluate import Scores
+from darts_jax.spoofing.scores import utterance_scores
 
 
 def silence_durations(utterances: list[Utterance], sample_rate: int = 16000, workers: int = 4) -> np.ndarray:
@@ -36,8 +36,7 @@ def silence_only_baseline(data_dir: str | Path, fit_partition: str = "train", te
     fit, test = load_partition(data_dir, fit_partition), load_partition(data_dir, test_partition)
     model = LogisticRegression.fit(silence_durations(fit), np.array([u.label for u in fit]))
     scores = model.score(silence_durations(test))
-    return evaluate_scores(Scores(np.array([u.utt_id for u in test]), np.array([u.attack for u in test]),
-                                  np.array([u.label for u in test]), scores))
+    return evaluate_scores(utterance_scores(test, scores))
 
 
 def silence_section(with_silence: dict, without_silence: dict, baseline: dict) -> list[str]:

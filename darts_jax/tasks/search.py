@@ -338,13 +338,14 @@ def search(space: SearchSpace, config: SearchConfig, weight_loader, arch_loader,
     def on_epoch_start(epoch, state):
         # As the authors, the genotype is logged at the start of every epoch.
         genotype = derive(state)
-        log.say(f"epoch {epoch} genotype: {space.genotype_text(genotype)}")
-        log.text(int(state.step), "genotype", space.genotype_text(genotype))
-        log.scalars(int(state.step), {"epoch": epoch, "genotype": space.genotype_to_dict(genotype),
+        text, as_dict = space.genotype_text(genotype), space.genotype_to_dict(genotype)
+        log.say(f"epoch {epoch} genotype: {text}")
+        log.text(int(state.step), "genotype", text)
+        log.scalars(int(state.step), {"epoch": epoch, "genotype": as_dict,
                                       "arch": {k: np.asarray(v).tolist() for k, v in state.arch.items()}},
                     stream="genotypes")
         if early_stop is not None:
-            early_stop.record_genotype(epoch, space.genotype_to_dict(genotype))
+            early_stop.record_genotype(epoch, as_dict)
 
     dev = common.dev_monitor(compiled.eval_step, dev_loader, dev_metrics, devices)
     curvature = _hessian_monitor(space, config, arch_loader)

@@ -7,8 +7,10 @@ from scipy.stats import norm
 
 from darts_jax.data.protocols import load_partition
 from darts_jax.nn.frontends import lfcc
-from darts_jax.spoofing.baselines import (DiagonalGmm, GmmConfig, baseline_section, eer_report, fit_lfcc_gmms,
-                                          gmm_scores, lfcc_frames)
+from darts_jax.spoofing.baselines import (DiagonalGmm, GmmConfig, baseline_section, fit_lfcc_gmms, gmm_scores,
+                                          lfcc_frames)
+from darts_jax.spoofing.metrics import evaluate_scores
+from darts_jax.spoofing.scores import utterance_scores
 
 
 def _scipy_log_likelihood(gmm, frames_NxD):
@@ -43,17 +45,19 @@ def test_log_likelihood_and_scores_match_scipy():
 
 
 class _Utt:
-    def __init__(self, label, attack):
-        self.label, self.attack = label, attack
+    def __init__(self, index, label, attack):
+        self.utt_id, self.label, self.attack = f"u{index}", label, attack
 
 
-def test_eer_report_pools_and_splits_by_attack():
+def test_per_utterance_scores_pool_and_split_by_attack():
     # Bona fide 1..4; A01's spoofs all score below them (EER 0), A02's all above (EER 100).
-    scores = np.array([1.0, 2.0, 3.0, 4.0, -1.0, -2.0, 9.0, 8.0])
-    utts = [_Utt(1, "-")] * 4 + [_Utt(0, "A01")] * 2 + [_Utt(0, "A02")] * 2
-    report = eer_report(scores, utts)
-    assert report["A01"] == 0.0 and report["A02"] == 100.0
-    assert report["pooled"] == pytest.approx(50.0)
+    values = np.array([1.0, 2.0, 3.0, 4.0, -1.0, -2.0, 9.0, 8.0])
+    labels_attacks = [(1, "-")] * 4 + [(0, "A01")] * 2 + [(0, "A02")] * 2
+    scores = utterance_scores([_Utt(i, *la) for i, la in enumerate(labels_attacks)], values)
+    assert list(scores.utt_ids[:2]) == ["u0", "u1"] and list(scores.labels) == [1, 1, 1, 1, 0, 0, 0, 0]
+    report = evaluate_scores(scores)
+    assert report["per_attack"]["A01"]["eer_percent"] == 0.0 and report["per_attack"]["A02"]["eer_percent"] == 100.0
+    assert report["eer_percent"] == pytest.approx(50.0)
 
 
 def test_too_few_frames_for_the_components_is_refused():
@@ -73,6 +77,10 @@ def test_lfcc_frames_are_the_front_end_on_the_repeat_padded_start(tiny_corpus):
 
 def test_section_names_the_better_system():
     metrics = {"eer_percent": 20.0, "per_attack": {"A07": {"eer_percent": 10.0}}}
-    lines = baseline_section(metrics, {"pooled": 30.0, "A07": 5.0})
+
+    def gmm(pooled):
+        return {"eer_percent": pooled, "per_attack": {"A07": {"eer_percent": 5.0}}}
+
+    lines = baseline_section(metrics, gmm(30.0))
     assert "| A07 | 10.00 | 5.00 |" in lines and any("is below the GMM" in line for line in lines)
-    assert any("is not below" in line for line in baseline_section(metrics, {"pooled": 15.0, "A07": 5.0}))
+    assert any("is not below" in line for line in baseline_section(metrics, gmm(15.0)))
