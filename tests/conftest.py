@@ -1,8 +1,8 @@
 """Test-wide JAX settings, applied before JAX starts.
 
-Two fake CPU devices let the data-parallel tests run on any machine; reduced XLA optimisation
-keeps compile time (the suite's main cost) down; no persistent compilation cache. Subprocesses inherit
-these through the environment.
+Two fake CPU devices let the data-parallel tests run on any machine, but runs use one of them unless a
+test asks for more (`one_device_by_default`); reduced XLA optimisation keeps compile time (the suite's
+main cost) down; no persistent compilation cache. Subprocesses inherit these through the environment.
 """
 import os
 
@@ -22,3 +22,21 @@ def tiny_corpus(tmp_path_factory):
     from darts_jax.data.synthspoof.corpus import make_corpus
 
     return make_corpus(tmp_path_factory.getbasetemp() / "synthspoof_tiny", size="tiny", seed=0, workers=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_device_by_default():
+    """Runs that are not given `devices=` take one device; the fixture's value takes every local device.
+
+    On two fake devices and two cores, XLA's CPU runtime now and then leaves one device waiting in an
+    all-reduce for a partner that never arrives, and aborts the process after 40 s (SIGABRT, exit 134):
+    a raw search on two devices did so in 3 of 4 runs (once with --xla_cpu_multi_thread_eigen=false),
+    and CI once in a 2-D search. On one device an all-reduce waits for nobody. So only the tests of
+    data-parallel behaviour, which pass their devices, run on two.
+    """
+    from darts_jax.engine import parallel
+
+    every_device = parallel.local_devices
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "local_devices", lambda count=1: every_device(count))
+        yield every_device

@@ -188,7 +188,9 @@ def wait_for_metrics_line(workdir, process, after_lines: int, min_step: int, std
 def kill_stop_and_finish(data_dir, tmp_path):
     """A search in subprocesses: killed with SIGKILL, resumed and stopped with SIGTERM, resumed to the end."""
     workdir = tmp_path / "run"
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+    # On one device, as the in-process reference runs (tests/conftest.py says why).
+    env = {**os.environ, "XLA_FLAGS": os.environ["XLA_FLAGS"].replace("device_count=2", "device_count=1"),
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
     command = [sys.executable, "-c", DRIVER, json.dumps(config_lib.to_dict(CONFIG)), str(data_dir), str(workdir)]
 
@@ -419,13 +421,15 @@ def assert_close_to_reference(workdir, reference, resumed_from):
                                                err_msg=f"step {step} {name}")
 
 
-def test_a_two_device_checkpoint_resumes_on_one_device(tiny_corpus, reference, stopped_by_sigint,  # noqa: F811
-                                                       tmp_path):
-    workdir = copy_run(stopped_by_sigint[0], tmp_path / "run")
+def test_a_two_device_checkpoint_resumes_on_one_device(tiny_corpus, reference, tmp_path):  # noqa: F811
+    workdir = tmp_path / "run"
+    stopped = search(tiny_corpus, workdir, weights_action=send_sigint, at=STEPS_PER_EPOCH + 2,
+                     devices=parallel.local_devices(2))
+    assert stopped.interrupted and stopped.step == STEPS_PER_EPOCH + 2
     result, said = search_with_log(tiny_corpus, workdir, devices=parallel.local_devices(1))
     assert f"from the checkpoint at step {STEPS_PER_EPOCH + 2} " in said
     assert result.step == TOTAL_STEPS
-    assert_close_to_reference(workdir, reference, STEPS_PER_EPOCH + 2)
+    assert_close_to_reference(workdir, reference, 0)
 
 
 def test_a_one_device_checkpoint_resumes_on_two_devices(tiny_corpus, reference, tmp_path):  # noqa: F811

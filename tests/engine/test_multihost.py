@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from darts_jax.engine import config as config_lib
+from darts_jax.engine import config as config_lib, parallel
 from darts_jax.spaces.pcdarts2d.config import ModelConfig
 from darts_jax.spoofing import pipeline
 from darts_jax.tasks.search import SearchConfig
@@ -80,9 +80,11 @@ def test_two_processes_search_as_one_program(two_hosts):
         np.testing.assert_array_equal(hosts[0]["arch"][name], hosts[1]["arch"][name], err_msg=name)
 
 
-def test_two_hosts_equal_one_host_on_the_same_global_batch(two_hosts, tiny_corpus, tmp_path):
+def test_two_hosts_equal_one_host_on_the_same_global_batch(two_hosts, tiny_corpus, tmp_path, monkeypatch,
+                                                          one_device_by_default):
     hosts, run = two_hosts
     assert len(jax.local_devices()) == 2
+    monkeypatch.setattr(parallel, "local_devices", one_device_by_default)  # both, as the module says
     single = pipeline.run_search(CONFIG, tiny_corpus, tmp_path, monitor_dev=False, quiet=True, workers=2)
     assert single.genotype.to_dict() == hosts[0]["genotype"]
     for name, value in single.state.arch.items():

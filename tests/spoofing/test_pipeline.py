@@ -101,7 +101,7 @@ def test_evaluate_and_predict_score_every_file_alike(corpus_without_asv_scores, 
                     + [str(u.path) for u in chosen]) == 0
     printed = [(row["path"], row["score"]) for row in map(json.loads, capsys.readouterr().out.splitlines())]
     assert [path for path, _ in printed] == [str(u.path) for u in chosen]
-    # One device and batches of 16 here, two devices and batches of 4 there: equal up to float rounding.
+    # Batches of 16 here and of 4 there: equal up to float rounding.
     expected = [scores.scores[list(scores.utt_ids).index(u.utt_id)] for u in chosen]
     np.testing.assert_allclose([float(score) for _, score in printed], expected, rtol=1e-5, atol=1e-6)
 

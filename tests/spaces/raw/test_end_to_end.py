@@ -1,9 +1,7 @@
 """Raw PC-DARTS end to end on the tiny SynthSpoof corpus, through the command line: a search with a
 learnable sinc, the derived genotype trained with the searched band edges frozen, then scored.
 
-The commands run in subprocesses on one CPU device: on the suite's two fake CPU devices the raw search
-step's cross-device all-reduce sometimes never completes on this 2-core machine (XLA aborts after its
-40 s rendezvous timeout; the 2-D space does not hit it). This is open, see the README.
+The commands run in subprocesses on one CPU device, as the suite's runs do (tests/conftest.py says why).
 """
 import json
 import os
