@@ -1,4 +1,6 @@
-"""Counting traces of the step functions, the check that a compiled step is never traced twice."""
+"""Counting traces of the step functions, the check that a compiled step is never traced twice; and
+compiling the search steps once for the runs of a module that differ only in their length."""
+import dataclasses
 import functools
 
 from darts_jax.tasks import search, train
@@ -23,3 +25,22 @@ def count_traces(patch, names) -> dict:
 
         patch.setattr(steps, name, counted)
     return traces
+
+
+def compile_search_steps_once(patch) -> None:
+    """Makes darts_jax.tasks.search compile its steps once per (configuration, devices), through `patch`.
+
+    The run length and bookkeeping (`config.loop`) are never read by the step functions (τ and the
+    learning rate are arguments), so runs that differ only there share one compiled pair.
+    """
+    compiled = {}
+    compile_steps = search.compile_search_steps
+
+    def compile_once(space, config, devices):
+        config = dataclasses.replace(config, loop=type(config.loop)())
+        key = (space.name, config, tuple(devices))
+        if key not in compiled:
+            compiled[key] = compile_steps(space, config, devices)
+        return compiled[key]
+
+    patch.setattr(search, "compile_search_steps", compile_once)

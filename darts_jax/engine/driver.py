@@ -92,6 +92,7 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
         hooks.after_restore()
     step = int(state.step)
     total = loop.epochs * epoch_steps
+    parallel.warn_of_cpu_all_reduce(devices)
     device_state = parallel.replicate(state, devices)
     iterators = {name: iter(loader) for name, loader in loaders.items()}
 

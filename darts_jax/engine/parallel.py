@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Callable
 
 import jax
@@ -69,6 +70,14 @@ def shard_batch(arrays: dict, num_devices: int) -> dict:
 def bind(step: Callable, **static) -> Callable:
     """`step` with its static (keyword-only) arguments fixed, keeping its name for traces and profiles."""
     return functools.update_wrapper(functools.partial(step, **static), step)
+
+
+def warn_of_cpu_all_reduce(devices) -> None:
+    """A training run's steps sum over its devices: on several CPU devices, XLA can stall that sum."""
+    if len(devices) > 1 and devices[0].platform == "cpu":
+        warnings.warn(f"this run's steps sum over {len(devices)} CPU devices: XLA's CPU runtime can leave such an "
+                      f"all-reduce waiting and abort the process after 40 s (exit 134); on CPU, one device is safe "
+                      f"(see the README, raw space)", RuntimeWarning, stacklevel=3)
 
 
 def pmap(fn: Callable, devices, in_axes, donate_state: bool = True) -> Callable:

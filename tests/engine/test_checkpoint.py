@@ -30,6 +30,7 @@ from darts_jax.spoofing import pipeline
 from darts_jax.tasks import common
 from darts_jax.tasks import search as search_task
 from darts_jax.tasks.search import SearchConfig, init_search_state
+from tests.step_traces import compile_search_steps_once
 
 STEPS_PER_EPOCH = 5
 CONFIG = config_lib.with_fields(
@@ -55,19 +56,8 @@ pipeline.run_search(search_config, sys.argv[2], sys.argv[3], monitor_dev=False, 
 @pytest.fixture(scope="module", autouse=True)
 def shared_step_functions():
     """Compiles the step functions once per device count and architecture for all runs in this module."""
-    compiled = {}
-    compile_search_steps = search_task.compile_search_steps
-
-    def compile_once(space, config, devices):
-        # The run length and bookkeeping (config.loop) are never read by the step functions.
-        config = dataclasses.replace(config, loop=CONFIG.loop)
-        key = (config, tuple(devices))
-        if key not in compiled:
-            compiled[key] = compile_search_steps(space, config, devices)
-        return compiled[key]
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(search_task, "compile_search_steps", compile_once)
+        compile_search_steps_once(patch)
         yield
 
 

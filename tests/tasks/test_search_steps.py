@@ -28,7 +28,7 @@ from darts_jax.spaces.pcdarts2d.supernet import SearchNetwork
 from darts_jax.tasks import search as steps
 from darts_jax.tasks.evaluate import batch_arrays
 from darts_jax.tasks.search import SearchConfig, init_search_state
-from tests.step_traces import count_traces
+from tests.step_traces import compile_search_steps_once, count_traces
 from tests.tasks.test_loops import InMemoryLoader
 
 TINY = ModelConfig(layers=1, init_channels=4, num_samples=2048,
@@ -198,7 +198,8 @@ def _gdas_search(workdir, epochs):
     return steps.search(SPACE, config, *loaders, workdir, quiet=True)
 
 
-def test_a_resumed_gdas_search_is_bit_identical_and_continues_the_schedule(tmp_path):
+def test_a_resumed_gdas_search_is_bit_identical_and_continues_the_schedule(tmp_path, monkeypatch):
+    compile_search_steps_once(monkeypatch)  # the three runs differ only in length
     straight = _gdas_search(tmp_path / "straight", 3)
     _gdas_search(tmp_path / "resumed", 1)
     resumed = _gdas_search(tmp_path / "resumed", 3)  # a longer run from the first one's checkpoint
