@@ -48,7 +48,8 @@ class DiagonalGmm:
         # A variance floor keeps a component that collapses onto a few frames from dominating the scores.
         floor = 1e-3 * frames_NxD.var(axis=0)
         for _ in range(iterations):
-            resp_NxK = np.exp(self.component_log_likelihoods(frames_NxD) - self.log_likelihood(frames_NxD)[:, None])
+            per_component_NxK = self.component_log_likelihoods(frames_NxD)
+            resp_NxK = np.exp(per_component_NxK - _log_sum_exp(per_component_NxK)[:, None])
             counts_K = resp_NxK.sum(axis=0) + 1e-9
             self.means_KxD = resp_NxK.T @ frames_NxD / counts_K[:, None]
             self.vars_KxD = np.maximum(resp_NxK.T @ frames_NxD ** 2 / counts_K[:, None] - self.means_KxD ** 2, floor)
@@ -63,9 +64,12 @@ class DiagonalGmm:
         return self.log_weights_K + log_norm_K - 0.5 * quadratic_NxK
 
     def log_likelihood(self, frames_NxD: np.ndarray) -> np.ndarray:
-        per_component = self.component_log_likelihoods(frames_NxD)
-        peak = per_component.max(axis=1, keepdims=True)
-        return (peak + np.log(np.exp(per_component - peak).sum(axis=1, keepdims=True)))[:, 0]
+        return _log_sum_exp(self.component_log_likelihoods(frames_NxD))
+
+
+def _log_sum_exp(per_component_NxK: np.ndarray) -> np.ndarray:
+    peak = per_component_NxK.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(per_component_NxK - peak).sum(axis=1, keepdims=True)))[:, 0]
 
 
 def gmm_scores(bona_gmm: DiagonalGmm, spoof_gmm: DiagonalGmm, feats_UxTxD: np.ndarray) -> np.ndarray:
