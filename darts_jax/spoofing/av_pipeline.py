@@ -161,7 +161,7 @@ def record_data_selection(workdir, data_dir, features_name: str, categories, res
 def run_fusion_search(config: SearchConfig, data_dir, workdir, *, features_name="backbones", categories=None,
                       restart=False, quiet=False):
     record_data_selection(workdir, data_dir, features_name, categories, restart)
-    config = with_cache_shapes(config, load_features(features_path(data_dir, features_name))[0])
+    config = with_cache_shapes(config, load_features(features_path(data_dir, features_name), ())[0])
     loaders = feature_loaders(data_dir, config, features_name, categories=categories)
     return search(get_space(config.space), config, loaders["train"], loaders["dev"], workdir,
                   dev_loader=loaders["dev_pass"], dev_metrics=dev_metrics, restart=restart, quiet=quiet)
@@ -172,7 +172,7 @@ def run_fusion_train(config: TrainConfig, data_dir, workdir, *, features_name="b
     if not config.genotype:
         raise ValueError("--genotype: give the fusion genotype to train (a search's genotype.json or its text form)")
     record_data_selection(workdir, data_dir, features_name, categories, restart)
-    config = with_cache_shapes(config, load_features(features_path(data_dir, features_name))[0])
+    config = with_cache_shapes(config, load_features(features_path(data_dir, features_name), ())[0])
     space = get_space(config.space)
     genotype = space.load_genotype(config.genotype, config.model)
     loaders = feature_loaders(data_dir, config, features_name, categories=categories)

@@ -79,9 +79,8 @@ def run_model(name: str, seed: int, data_dir, workdir, config: ProtocolConfig, q
     space = get_space(FUSION)
     model = FusionConfig(taps=taps, channels=config.channels, dropout=config.dropout)
     categories = TASKS[config.task]
-    meta, splits = load_features(features_path(data_dir, config.features))
+    meta, splits = load_features(features_path(data_dir, config.features), ("categories",))
     weights = class_weights(splits["train"]["categories"], config.task)
-    del splits  # the search and training read the cache themselves; one copy in memory at a time
     common = dict(seed=seed, batch_size=config.batch_size, class_weights=weights,
                   weight_decay=config.weight_decay)
     search_config = replace_fields(SearchConfig(model=model, space=FUSION), dict(space.search_defaults), strict=True)

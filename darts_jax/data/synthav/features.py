@@ -52,8 +52,12 @@ def save_features(path: Path, splits: dict, taps: Sequence[str], tap_channels: S
         indent=1) + "\n")
 
 
-def load_features(path: str | Path) -> tuple[dict, dict]:
-    """(meta, {split: {"features", "labels", "categories", "clip_ids"}}) of a feature cache."""
+FEATURE_ARRAYS = ("features", "labels", "categories", "clip_ids")
+
+
+def load_features(path: str | Path, arrays: tuple[str, ...] = FEATURE_ARRAYS) -> tuple[dict, dict]:
+    """(meta, {split: {name: array}}) of a feature cache, for the `arrays` named (all four by default; only
+    those named are read, so `()` reads the meta alone)."""
     path = Path(path)
     sidecar = path.with_suffix(".json")
     if not path.is_file() or not sidecar.is_file():
@@ -62,9 +66,9 @@ def load_features(path: str | Path) -> tuple[dict, dict]:
                                 f"their features")
     meta = json.loads(sidecar.read_text())
     splits = {}
-    with np.load(path) as arrays:
+    with np.load(path) as cache:
         for split in meta["splits"]:
-            splits[split] = {key: arrays[f"{split}.{key}"] for key in ("features", "labels", "categories", "clip_ids")}
+            splits[split] = {key: cache[f"{split}.{key}"] for key in arrays}
     return meta, splits
 
 

@@ -76,5 +76,10 @@ def test_tap_columns_pick_each_taps_channels(tmp_path):
     loaded_meta, loaded = load_features(path)
     assert loaded_meta["taps"] == meta["taps"] and loaded_meta["length"] == 8
     assert np.array_equal(loaded["dev"]["features"], split["features"])
+    assert all(np.array_equal(loaded["dev"][key], split[key]) for key in split)
+    _, only_categories = load_features(path, ("categories",))
+    assert list(only_categories["dev"]) == ["categories"]
+    assert only_categories["dev"]["categories"].tolist() == ["RVRA", "LS"]
+    assert load_features(path, ())[1] == {"dev": {}}
     with pytest.raises(FileNotFoundError, match="pretrain-backbones"):
         load_features(tmp_path / "features" / "missing.npz")
