@@ -82,15 +82,18 @@ def _time_steps(step_fn, state, iterators, steps: int) -> dict:
             "host_fraction": float(host_ms / step_ms), "steps": steps}
 
 
-def benchmark_search(space, model, batch_size: int, steps: int = MIN_STEPS, sampler: str = "darts") -> dict:
-    """The full search step of `search`: its pmapped α/β and weight steps, on one device. A sampled step
-    draws anew every step (the step advances), so its figures are over different architectures."""
+def benchmark_search(space, model, batch_size: int, steps: int = MIN_STEPS, sampler: str = "darts",
+                     packed_state: bool | None = None) -> dict:
+    """The full search step of `search`: its pmapped α/β and weight steps, on one device, with the state laid
+    out as a run lays it out (`LoopConfig.packed_state`). A sampled step draws anew every step (the step
+    advances), so its figures are over different architectures."""
     config = SearchConfig(model=model, space=space.name, loop=LoopConfig(epochs=2), warmup_epochs=0,
                           optim=dataclasses.replace(SearchConfig.optim, batch_size=batch_size),
                           relaxation=SamplerConfig(sampler))
     devices = parallel.local_devices(1)
     steps_ = compile_search_steps(space, config, devices)
-    state = parallel.replicate(init_search_state(space, config), devices)
+    packed = parallel.packs_state(devices, packed_state)
+    state = parallel.replicate(init_search_state(space, config), devices, packed=packed)
     iterators = {"weights": _batches(batch_size, model.num_samples, 0),
                  "arch": _batches(batch_size, model.num_samples, 1)}
     weight_batch = common.device_batch(iterators["weights"], devices)
@@ -100,26 +103,30 @@ def benchmark_search(space, model, batch_size: int, steps: int = MIN_STEPS, samp
     weight_fn, weight_s, weight_peak = _compile(steps_.weight_step, state, weight_batch, lr, tau, 0.0)
     figures = _time_steps(search_step_fn(config, arch_fn, weight_fn, devices), state, iterators, steps)
     return {**figures, "compile_s": arch_s + weight_s, "arch_compile_s": arch_s, "weight_compile_s": weight_s,
-            "peak_bytes": max(arch_peak, weight_peak)}
+            "peak_bytes": max(arch_peak, weight_peak), "packed_state": packed}
 
 
-def benchmark_train(space, model, batch_size: int, genotype: str = "pcdarts-lfcc", steps: int = MIN_STEPS) -> dict:
-    """The training step of `train` on the derived network of `genotype`, on one device."""
+def benchmark_train(space, model, batch_size: int, genotype: str = "pcdarts-lfcc", steps: int = MIN_STEPS,
+                    packed_state: bool | None = None) -> dict:
+    """The training step of `train` on the derived network of `genotype`, on one device, with the state laid
+    out as a run lays it out."""
     config = TrainConfig(model=model, space=space.name, genotype=genotype,
                          optim=dataclasses.replace(TrainConfig.optim, batch_size=batch_size))
     genotype = space.load_genotype(genotype, model)
     devices = parallel.local_devices(1)
-    state = parallel.replicate(init_train_state(space, config, genotype), devices)
+    packed = parallel.packs_state(devices, packed_state)
+    state = parallel.replicate(init_train_state(space, config, genotype), devices, packed=packed)
     iterators = {"train": _batches(batch_size, model.num_samples, 0)}
     batch = common.device_batch(iterators["train"], devices)
     train_fn, compile_s, peak = _compile(compile_train_steps(space, config, genotype, devices).train_step, state,
                                          batch, config.optim.lr, 0.0)
     figures = _time_steps(train_step_fn(config, train_fn, devices), state, iterators, steps)
-    return {**figures, "compile_s": compile_s, "peak_bytes": peak}
+    return {**figures, "compile_s": compile_s, "peak_bytes": peak, "packed_state": packed}
 
 
 def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model, space: str = "pcdarts",
-                   say=print, samplers: tuple[str, ...] = ("darts",), steps: int = MIN_STEPS) -> dict:
+                   say=print, samplers: tuple[str, ...] = ("darts",), steps: int = MIN_STEPS,
+                   packed_state: bool | None = None) -> dict:
     """{"search": {K: figures}} for each K (with several `samplers`, {"search": {sampler: {K: figures}}}),
     or {"train": figures} (the derived network has no K)."""
     if steps < MIN_STEPS:
@@ -129,7 +136,7 @@ def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model, spa
         say(f"{label} batch {batch_size} on {jax.devices()[0].platform}: step {r['step_ms']:.1f} ms "
             f"(p10-p90 {r['step_p10_ms']:.1f}-{r['step_p90_ms']:.1f}, {r['steps']} steps), loop {r['loop_ms']:.1f} ms, "
             f"host {r['host_ms']:.2f} ms ({100 * r['host_fraction']:.1f} %), compile {r['compile_s']:.1f} s, "
-            f"peak {r['peak_bytes'] / 2**20:.1f} MiB")
+            f"peak {r['peak_bytes'] / 2**20:.1f} MiB, state {'packed' if r['packed_state'] else 'as leaves'}")
         return r
 
     space = get_space(space)
@@ -137,12 +144,12 @@ def run_benchmarks(what: str, partial_ks: list[int], batch_size: int, model, spa
         SamplerConfig(sampler)  # a misspelt sampler fails before anything compiles
     if what == "train":
         genotype = dict(space.train_defaults).get("genotype", TrainConfig.genotype)
-        return {"train": report("train", benchmark_train(space, model, batch_size, genotype, steps))}
+        return {"train": report("train", benchmark_train(space, model, batch_size, genotype, steps, packed_state))}
 
     def search(sampler, label):
-        return {str(k): report(f"search{label} K={k}", benchmark_search(space, dataclasses.replace(model, partial_k=k),
-                                                                        batch_size, steps, sampler))
-                for k in partial_ks}
+        return {str(k): report(f"search{label} K={k}", benchmark_search(
+            space, dataclasses.replace(model, partial_k=k), batch_size, steps, sampler, packed_state))
+            for k in partial_ks}
 
     if tuple(samplers) == ("darts",):
         return {"search": search("darts", "")}

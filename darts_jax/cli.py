@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=_cmd_predict)
 
-    add_benchmark_command(sub, _add_model_flags, _model_from_args, add_compile_cache_flag)
+    add_benchmark_command(sub, _add_model_flags, _model_from_args, add_compile_cache_flag, add_packed_state_flag)
     add_fusion_commands(sub, _run_config)  # make-synthetic-av, pretrain-backbones; search/train/evaluate --space fusion
     return parser
 
@@ -323,9 +323,16 @@ def _add_run_flags(p) -> None:
                    help="epoch ends with the lowest dev EER kept beside the newest ones (default 1)")
     p.add_argument("--log-every", type=int)
     p.add_argument("--init-from", help="workdir of an earlier run whose newest weights this run starts from")
+    add_packed_state_flag(p)
     p.add_argument("--workers", type=int, default=4, help="audio decoding threads")
     p.add_argument("--quiet", action="store_true")
     add_compile_cache_flag(p)
+
+
+def add_packed_state_flag(p) -> None:
+    p.add_argument("--packed-state", action=argparse.BooleanOptionalAction, default=None,
+                   help="the state between steps as a few flat buffers (less host time per step, longer compile; "
+                        "default: on GPU and TPU, off on CPU)")
 
 
 def add_compile_cache_flag(p, default: str = "a folder jax-compile-cache beside the workdir") -> None:

@@ -25,7 +25,8 @@ def _command(model_from_args):
             partial_ks = [int(k) for k in args.partial_k_list.split(",")]
             space = {"space": args.space} if args.space else {}
             result = run_benchmarks(args.what, partial_ks, args.batch_size, model_from_args(args),
-                                    samplers=args.sampler_list.split(","), steps=args.steps, **space)
+                                    samplers=args.sampler_list.split(","), steps=args.steps,
+                                    packed_state=args.packed_state, **space)
         if args.json:
             print(json.dumps(result))
         return 0
@@ -33,7 +34,8 @@ def _command(model_from_args):
     return run
 
 
-def add_benchmark_command(sub, add_model_flags, model_from_args, add_compile_cache_flag) -> None:
+def add_benchmark_command(sub, add_model_flags, model_from_args, add_compile_cache_flag,
+                          add_packed_state_flag) -> None:
     p = sub.add_parser("benchmark", help="step time, compile time, peak memory and host overhead; or loader "
                                          "throughput")
     p.add_argument("--what", choices=("search", "train", "loader"), default="search")
@@ -43,6 +45,7 @@ def add_benchmark_command(sub, add_model_flags, model_from_args, add_compile_cac
     p.add_argument("--steps", type=int, default=10, help="steps timed after warm-up (at least 10)")
     p.add_argument("--mask", action=argparse.BooleanOptionalAction, default=None, help="masking, as `search --mask`")
     add_compile_cache_flag(p, default="none: compile times are what is measured")
+    add_packed_state_flag(p)
     p.add_argument("--data", help="corpus for --what loader")
     p.add_argument("--workers", type=int, default=4)
     add_benchmark_sampler_flag(p)

@@ -26,10 +26,12 @@ from darts_jax.engine.config import LoopConfig
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.signals import StopRequest
 
-# What a resumed run may change: its length and bookkeeping, and how depthwise convolutions are lowered
-# (the same arithmetic). Everything else would change the run mid-way, so it is refused.
+# What a resumed run may change: its length and bookkeeping, how depthwise convolutions are lowered and
+# how the state is laid out between steps (the same arithmetic). Everything else would change the run
+# mid-way, so it is refused.
 # Field names are unique across a run config's nesting, so they are matched by name at any depth.
-RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best", "init_from", "depthwise")
+RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep_checkpoints", "keep_best", "init_from", "depthwise",
+             "packed_state")
 
 
 @dataclasses.dataclass
@@ -93,7 +95,7 @@ def _run(loop, config, workdir, state, loaders, step_fn, devices, log, epoch_ste
     step = int(state.step)
     total = loop.epochs * epoch_steps
     parallel.warn_of_cpu_all_reduce(devices)
-    device_state = parallel.replicate(state, devices)
+    device_state = parallel.replicate(state, devices, packed=parallel.packs_state(devices, loop.packed_state))
     iterators = {name: iter(loader) for name, loader in loaders.items()}
 
     def save(summary=None, early_stop=None):

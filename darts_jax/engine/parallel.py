@@ -14,7 +14,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from darts_jax.engine import collectives
+from darts_jax.engine import collectives, packing
 
 AXIS = "devices"
 
@@ -42,21 +42,31 @@ def check_global_batch(batch_size: int, field: str = "batch_size") -> int:
     return batch_size // jax.process_count()
 
 
-def replicate(tree, devices):
-    """One copy per device, laid out exactly as pmap lays out its outputs.
+def replicate(tree, devices, packed: bool = False):
+    """One copy per device, laid out exactly as pmap lays out its outputs; with `packed`, as a
+    `packing.Packed` of a few buffers, which the steps of `pmap` unpack (what a run's state is).
 
     pmap's compile cache keys on input sharding, whose mesh carries the axis name: a state replicated
     any other way would be traced and compiled a second time when the step's own output is fed back.
     """
     if not jax.tree.leaves(tree):
         return tree
-    stacked = jax.tree.map(lambda x: np.broadcast_to(x, (len(devices),) + np.shape(x)), jax.device_get(tree))
+    host = jax.device_get(tree)
+    if packed:
+        host = packing.pack(host, np)
+    stacked = jax.tree.map(lambda x: np.broadcast_to(x, (len(devices),) + np.shape(x)), host)
     return jax.pmap(lambda t: t, axis_name=AXIS, devices=_mapped_devices(devices))(stacked)
 
 
+def packs_state(devices, choice: bool | None) -> bool:
+    """Whether a run's state is packed between steps: `choice`, or when None, off CPU (LoopConfig says why)."""
+    return choice if choice is not None else devices[0].platform != "cpu"
+
+
 def unreplicate(tree):
-    """The first device's copy, fetched to the host."""
-    return jax.device_get(jax.tree.map(lambda x: x[0], tree))
+    """The first device's copy, fetched to the host (unpacked if it was packed)."""
+    host = jax.device_get(jax.tree.map(lambda x: x[0], tree))
+    return packing.unpack(host) if isinstance(host, packing.Packed) else host
 
 
 def shard_batch(arrays: dict, num_devices: int) -> dict:
@@ -85,10 +95,15 @@ def pmap(fn: Callable, devices, in_axes, donate_state: bool = True) -> Callable:
 
     The axis is given to the traced code through `collectives.mapped_over`, never as an argument,
     so layers and steps need no axis field. With `donate_state`, argument 0 (the state) is donated.
+    A state given packed (`replicate(..., packed=True)`) is unpacked for `fn`, which returns
+    (state, ...), and its new state is packed in the same layout.
     """
     def mapped(*args):
         with collectives.mapped_over(AXIS):
-            return fn(*args)
+            if not isinstance(args[0], packing.Packed):
+                return fn(*args)
+            state, *rest = fn(packing.unpack(args[0]), *args[1:])
+            return (packing.pack_as(args[0].layout, state), *rest)
 
     functools.update_wrapper(mapped, fn)
     return jax.pmap(mapped, axis_name=AXIS, in_axes=in_axes, devices=_mapped_devices(devices),
