@@ -32,7 +32,8 @@ class LoopConfig:
     # The state between steps as a few flat buffers (engine.packing) or as its 1,000-odd leaves. None:
     # packed on GPU and TPU, where dispatching the leaves is expected to cost more than a short step (not
     # measured yet), leaves on CPU, where packing cut host time per step from 30-48 to 2-5 ms but compiled
-    # the search steps 20-70 % longer. The arithmetic is the same either way (bit-identical searches).
+    # the search steps 20-70 % longer. The arithmetic is the same either way, up to XLA's rounding of
+    # fused values (the fixed-seed regression search was bit-identical).
     packed_state: bool | None = None
 
     def __post_init__(self):

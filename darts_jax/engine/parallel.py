@@ -64,8 +64,12 @@ def packs_state(devices, choice: bool | None) -> bool:
 
 
 def unreplicate(tree):
-    """The first device's copy, fetched to the host (unpacked if it was packed)."""
-    host = jax.device_get(jax.tree.map(lambda x: x[0], tree))
+    """The first local device's copy, fetched to the host (unpacked if it was packed).
+
+    Read from that device's own buffer: indexing the replicated arrays (`x[0]`) would compile and run a
+    slice per leaf shape, 1.7 s of a 28 s tiny raw search's 4 calls here.
+    """
+    host = jax.tree.map(lambda x: x[0], jax.device_get(jax.tree.map(lambda x: x.addressable_data(0), tree)))
     return packing.unpack(host) if isinstance(host, packing.Packed) else host
 
 

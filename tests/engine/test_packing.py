@@ -1,5 +1,10 @@
 """darts_jax.engine.packing, and packed states through parallel.pmap and the run driver: a step on a packed
-state computes exactly what it computes on the plain one, with one argument leaf per dtype."""
+state computes what it computes on the plain one, with one argument leaf per dtype.
+
+"The same" is up to float32 rounding: XLA may fuse the packed program differently. Under the suite's
+reduced optimisation the toy steps below agree bit for bit; fully optimised, one value in four differed
+in its last bit (relative 6e-8) after three steps. A misplaced leaf or a lost update differs by far more.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +16,16 @@ from darts_jax.engine.checkpoint import load_weights
 from darts_jax.engine.config import LoopConfig
 from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.state import TrainState
+
+
+def _assert_same_state(got, want):
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if np.issubdtype(g.dtype, np.floating):
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(g, w)
 
 
 def _state(empty=True):
@@ -62,7 +77,7 @@ def _sgd_step(state, batch_x, lr):
     return new, {"loss": loss}
 
 
-def test_a_pmapped_step_on_a_packed_state_gives_the_plain_steps_state_bit_for_bit():
+def test_a_pmapped_step_on_a_packed_state_gives_the_plain_steps_state():
     devices = parallel.local_devices(1)
     step = parallel.pmap(_sgd_step, devices, (0, 0, None))
     state, _ = _state()
@@ -74,13 +89,10 @@ def test_a_pmapped_step_on_a_packed_state_gives_the_plain_steps_state_bit_for_bi
         old = packed
         packed, packed_metrics = step(packed, batch, 0.05)
         assert all(buffer.is_deleted() for buffer in old.buffers)  # the packed state is donated too
-        np.testing.assert_array_equal(packed_metrics["loss"], plain_metrics["loss"])
+        np.testing.assert_allclose(packed_metrics["loss"], plain_metrics["loss"], rtol=1e-6)
     want, got = parallel.unreplicate(plain), parallel.unreplicate(packed)
     assert int(got.step) == 10
-    assert jax.tree.structure(got) == jax.tree.structure(want)
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-        assert g.dtype == w.dtype
-        np.testing.assert_array_equal(g, w)
+    _assert_same_state(got, want)
 
 
 def test_a_step_that_changes_its_states_layout_is_refused_when_traced():
@@ -121,7 +133,6 @@ def test_a_packed_run_ends_where_a_plain_one_does_and_either_resumes_the_others_
     packed = _sgd_run(tmp_path / "packed", None, 2, seen_plain)  # resumed with the state as leaves
     assert seen_packed == {"Packed"} and seen_plain == {"TrainState"}
     assert plain.step == packed.step == 4
-    for got, want in zip(jax.tree.leaves(packed.state), jax.tree.leaves(plain.state)):
-        np.testing.assert_array_equal(got, want)
+    _assert_same_state(packed.state, plain.state)
     _, saved = load_weights(tmp_path / "packed")  # the checkpoint holds the tree, not the buffers
-    np.testing.assert_array_equal(saved["params"]["bias"], plain.state.params["bias"])
+    np.testing.assert_array_equal(saved["params"]["bias"], packed.state.params["bias"])
