@@ -11,11 +11,11 @@ import numpy as np
 import optax
 import pytest
 
-from darts_jax.engine import driver, packing, parallel
+from darts_jax.engine import packing, parallel
 from darts_jax.engine.checkpoint import load_weights
 from darts_jax.engine.config import LoopConfig
-from darts_jax.engine.runlog import RunLog
 from darts_jax.engine.state import TrainState
+from tests.engine.test_driver import _run as run_stand_in_task
 
 
 def _assert_same_state(got, want):
@@ -112,18 +112,15 @@ def test_runs_pack_their_state_off_cpu_unless_told_and_the_setting_is_checked():
 
 
 def _sgd_run(workdir, packed_state, epochs, seen):
-    devices = parallel.local_devices(1)
-    step = parallel.pmap(_sgd_step, devices, (0, 0, None))
+    step = parallel.pmap(_sgd_step, parallel.local_devices(1), (0, 0, None))
     batch = np.random.default_rng(1).standard_normal((1, 8, 18)).astype(np.float32)
 
     def step_fn(device_state, epoch, iterators):
         seen.add(type(device_state).__name__)
         return step(device_state, batch, 0.05)
 
-    loop = LoopConfig(epochs=epochs, log_every=1, packed_state=packed_state)
     state = _state(empty=False)[0].replace(step=np.array(0, np.int32))
-    return driver.run(loop=loop, config=loop, workdir=workdir, state=state, loaders={}, step_fn=step_fn,
-                      devices=devices, log=RunLog(workdir, quiet=True), epoch_steps=2)
+    return run_stand_in_task(workdir, step_fn, epochs=epochs, epoch_steps=2, state=state, packed_state=packed_state)
 
 
 def test_a_packed_run_ends_where_a_plain_one_does_and_either_resumes_the_others_checkpoint(tmp_path):
